@@ -1,0 +1,100 @@
+//! Go's duration syntax (`10s`, `1m30s`, `300ms`, `1.5h`), which Packer templates use for
+//! `pause_before`, `timeout`, `boot_wait` and friends.
+
+use std::time::Duration;
+
+/// A parsed Go duration: its sign separately, because Packer gives negative values meaning
+/// (`boot_wait: "-1s"` means no wait).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GoDuration {
+    pub negative: bool,
+    pub magnitude: Duration,
+}
+
+/// Parses `text` as Go's `time.ParseDuration` does.
+pub fn parse_go_duration(text: &str) -> Result<GoDuration, String> {
+    let invalid = || format!("invalid duration {text:?} (expected e.g. \"30s\", \"1m30s\", \"300ms\")");
+    let (negative, mut rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if rest == "0" {
+        return Ok(GoDuration { negative, magnitude: Duration::ZERO });
+    }
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut nanos: f64 = 0.0;
+    while !rest.is_empty() {
+        let number_len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+        if number_len == 0 {
+            return Err(invalid());
+        }
+        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
+        rest = &rest[number_len..];
+        let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit() && *b != b'.').count();
+        let unit = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        nanos += number * unit;
+    }
+    if !nanos.is_finite() || nanos > u64::MAX as f64 {
+        return Err(invalid());
+    }
+    Ok(GoDuration { negative, magnitude: Duration::from_nanos(nanos.round() as u64) })
+}
+
+/// Packer's humanised durations: "4 seconds 521 milliseconds".
+pub fn humanize(duration: Duration) -> String {
+    let total_ms = duration.as_millis();
+    let micros = duration.subsec_micros() % 1000;
+    let parts = [
+        (total_ms / 3_600_000, "hour"),
+        ((total_ms / 60_000) % 60, "minute"),
+        ((total_ms / 1000) % 60, "second"),
+        (total_ms % 1000, "millisecond"),
+    ];
+    let mut out: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    if total_ms < 1000 && micros > 0 {
+        out.push(format!("{micros} microsecond{}", if micros == 1 { "" } else { "s" }));
+    }
+    if out.is_empty() { "0 seconds".to_owned() } else { out.join(" ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        let ok = |s: &str| parse_go_duration(s).map(|d| (d.negative, d.magnitude));
+        assert_eq!(ok("10s"), Ok((false, Duration::from_secs(10))));
+        assert_eq!(ok("1m30s"), Ok((false, Duration::from_secs(90))));
+        assert_eq!(ok("300ms"), Ok((false, Duration::from_millis(300))));
+        assert_eq!(ok("1.5h"), Ok((false, Duration::from_secs(5400))));
+        assert_eq!(ok("-5s"), Ok((true, Duration::from_secs(5))));
+        assert_eq!(ok("0"), Ok((false, Duration::ZERO)));
+        for bad in ["", "10", "5 s", "s", "1x", "--1s"] {
+            assert!(parse_go_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn humanized_like_packer() {
+        assert_eq!(humanize(Duration::from_millis(4521)), "4 seconds 521 milliseconds");
+        assert_eq!(humanize(Duration::from_micros(13_775)), "13 milliseconds 775 microseconds");
+        assert_eq!(humanize(Duration::from_secs(61)), "1 minute 1 second");
+    }
+}

@@ -1,0 +1,44 @@
+//! One file per command.
+
+pub mod build;
+pub mod console;
+pub mod inspect;
+pub mod validate;
+pub mod version;
+
+use kiln_core::{Plan, Selection};
+use kiln_template::Diagnostics;
+
+use crate::cli::{SelectionArgs, TemplateArgs};
+use crate::error::CliError;
+use crate::session::{VarArg, globals_for, load_template, resolve_variables};
+use crate::ui::Ui;
+
+/// What every command gets besides its own arguments.
+pub struct Env {
+    pub ui: Ui,
+    /// `-var` and `-var-file` in the order they were typed.
+    pub var_args: Vec<VarArg>,
+}
+
+/// Loads, resolves and plans: the full check `validate` and `build` share. Warnings are printed.
+pub fn plan(env: &Env, template: &TemplateArgs, selection: &SelectionArgs) -> Result<Plan, CliError> {
+    let (template, mut warnings) = load_template(&template.template)?;
+    let globals = globals_for(&template);
+    let (variables, found) = resolve_variables(&template, &env.var_args, &globals).inspect_err(|_| env.ui.diagnostics(&warnings))?;
+    warnings.extend(found);
+    let selection = Selection { only: selection.only.clone(), except: selection.except.clone() };
+    match Plan::new(&template, &variables, &globals, &selection) {
+        Ok((plan, found)) => {
+            warnings.extend(found);
+            env.ui.diagnostics(&warnings);
+            Ok(plan)
+        }
+        Err(errors) => {
+            let mut all = Diagnostics::new();
+            all.extend(warnings);
+            all.extend(errors);
+            Err(CliError::template(all))
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! `kiln validate`: everything `build` checks before it starts a machine.
+
+use super::Env;
+use crate::cli::ValidateArgs;
+use crate::error::CliError;
+use crate::session::load_template;
+
+pub fn run(env: &Env, args: &ValidateArgs) -> Result<(), CliError> {
+    if args.syntax_only {
+        let (_, warnings) = load_template(&args.template.template)?;
+        env.ui.diagnostics(&warnings);
+    } else {
+        let plan = super::plan(env, &args.template, &args.selection)?;
+        tracing::debug!(builds = plan.builds.len(), "template validated");
+    }
+    env.ui.say("The template is valid.");
+    Ok(())
+}

@@ -130,23 +130,7 @@ pub struct ConsoleArgs {
     pub var_files: Vec<String>,
 }
 
-/// Long flags Packer spells with one dash.
-const PACKER_FLAGS: &[&str] = &[
-    "color",
-    "debug",
-    "except",
-    "force",
-    "machine-readable",
-    "on-error",
-    "only",
-    "parallel-builds",
-    "syntax-only",
-    "timestamp-ui",
-    "var",
-    "var-file",
-];
-
-/// Rewrites `-only=a` to `--only=a` (and the other Packer flags); everything else is untouched.
+/// Rewrites Packer's `-only=a` to `--only=a` (and every other single-dash long flag).
 /// Arguments after `--` are left alone.
 pub fn normalize_packer_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut rest_is_positional = false;
@@ -159,10 +143,13 @@ pub fn normalize_packer_flags(args: impl IntoIterator<Item = String>) -> Vec<Str
                 rest_is_positional = true;
                 return arg;
             }
+            // Any single-dash word (not a one-letter flag like -h, not a negative number) is a
+            // long flag in Go's flag style: unknown ones then fail as `--name`, not as `-n`.
             match arg.strip_prefix('-') {
                 Some(flag) if !flag.starts_with('-') => {
                     let name = flag.split('=').next().unwrap_or(flag);
-                    if PACKER_FLAGS.contains(&name) { format!("-{arg}") } else { arg }
+                    let is_word = name.len() > 1 && name.starts_with(|c: char| c.is_ascii_alphabetic());
+                    if is_word { format!("-{arg}") } else { arg }
                 }
                 _ => arg,
             }

@@ -17,7 +17,7 @@ pub fn init() -> Result<(), String> {
     let Some(level) = env("KILN_LOG", "PACKER_LOG") else { return Ok(()) };
     let filter = match EnvFilter::try_new(&level) {
         Ok(f) if level.contains('=') || ["trace", "debug", "info", "warn", "error"].contains(&level.as_str()) => f,
-        _ => EnvFilter::new("kiln_cli=debug,kiln_core=debug,kiln_template=debug"),
+        _ => EnvFilter::new("kiln=debug,kiln_core=debug,kiln_template=debug"),
     };
     let sink: Box<dyn Write + Send> = match env("KILN_LOG_PATH", "PACKER_LOG_PATH") {
         Some(path) => Box::new(

@@ -201,14 +201,15 @@ fn check_types(template: &Template, d: &mut Diagnostics) {
 /// `only`, `except` and `override` must name builds that exist (a typo would silently change
 /// which builds a component runs in).
 fn check_references(template: &Template, names: &[String], d: &mut Diagnostics) {
-    let mut check = |list: &[Spanned<String>], what: &str, path: &KeyPath| {
+    // `path_of(i)` is where the i-th name is written.
+    let mut check = |list: &[Spanned<String>], what: &str, path_of: &dyn Fn(usize) -> KeyPath| {
         for (i, reference) in list.iter().enumerate() {
             if names.iter().any(|n| *n == reference.value) {
                 continue;
             }
             let mut diag = Diagnostic::error(format!("{what} names {:?}, which is not a build in this template", reference.value))
                 .at(&template.source, reference.span)
-                .with_path(&path.index(i))
+                .with_path(&path_of(i))
                 .hint(format!("builds are: {}", names.join(", ")));
             if let Some(similar) = kiln_template::suggest::closest(&reference.value, names.iter().map(String::as_str)) {
                 diag = diag.hint(format!("did you mean {similar:?}?"));
@@ -217,16 +218,14 @@ fn check_references(template: &Template, names: &[String], d: &mut Diagnostics) 
         }
     };
     for p in template.provisioners.iter().chain(&template.error_cleanup_provisioner) {
-        check(&p.only, "only", &p.path.key("only"));
-        check(&p.except, "except", &p.path.key("except"));
+        check(&p.only, "only", &|i| p.path.key("only").index(i));
+        check(&p.except, "except", &|i| p.path.key("except").index(i));
         let keys: Vec<Spanned<String>> = p.overrides.iter().map(|o| o.build.clone()).collect();
-        for (key, o) in keys.iter().zip(&p.overrides) {
-            check(std::slice::from_ref(key), "override", &p.path.key("override").key(&o.build.value));
-        }
+        check(&keys, "override", &|i| p.path.key("override").key(&keys[i].value));
     }
     for pp in template.post_processors.iter().flat_map(|c| &c.steps) {
-        check(&pp.only, "only", &pp.path.key("only"));
-        check(&pp.except, "except", &pp.path.key("except"));
+        check(&pp.only, "only", &|i| pp.path.key("only").index(i));
+        check(&pp.except, "except", &|i| pp.path.key("except").index(i));
     }
 }
 

@@ -94,7 +94,7 @@ pub(super) fn call(name: &str, args: Vec<Val>, ctx: &mut Context<'_>) -> Result<
         "split" => {
             let (s, sep, index) = match args.args.as_slice() {
                 [Val::Str(s), Val::Str(sep), Val::Int(i)] => (s, sep, *i),
-                _ => return Err(args.usage("split STRING SEPARATOR INDEX")),
+                _ => return Err(args.usage("STRING SEPARATOR INDEX")),
             };
             let parts: Vec<&str> = s.split(sep.as_str()).collect();
             usize::try_from(index)
@@ -105,11 +105,11 @@ pub(super) fn call(name: &str, args: Vec<Val>, ctx: &mut Context<'_>) -> Result<
         }
         "replace" => match args.args.as_slice() {
             [Val::Str(old), Val::Str(new), Val::Int(n), Val::Str(s)] => text(replace_n(s, old, new, *n)),
-            _ => Err(args.usage("replace OLD NEW COUNT STRING (COUNT -1 replaces all)")),
+            _ => Err(args.usage("OLD NEW COUNT STRING (COUNT -1 replaces all)")),
         },
         "replace_all" => match args.args.as_slice() {
             [Val::Str(old), Val::Str(new), Val::Str(s)] => text(s.replace(old.as_str(), new)),
-            _ => Err(args.usage("replace_all OLD NEW STRING")),
+            _ => Err(args.usage("OLD NEW STRING")),
         },
         "sed" => Err("sed is deprecated (as in Packer): use replace or replace_all".to_owned()),
         "consul_key" | "vault" | "aws_secretsmanager" => Err(format!(

@@ -62,6 +62,7 @@ pub const PROVISIONERS: &[&str] = &[
     "salt-masterless",
     "shell",
     "shell-local",
+    "sleep",
 ];
 
 pub const POST_PROCESSORS: &[&str] = &[

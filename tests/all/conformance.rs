@@ -20,8 +20,12 @@ struct Row {
 
 fn corpus() -> (std::path::PathBuf, Vec<Row>) {
     let root = shared_dir().join("conformance/packer-1.6.6");
-    let tsv = std::fs::read_to_string(root.join("expected.tsv"))
-        .unwrap_or_else(|e| panic!("{}: {e} (the shared fixtures sit beside the clone, or set KILN_SHARED_DIR)", root.display()));
+    let tsv = std::fs::read_to_string(root.join("expected.tsv")).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the shared fixtures sit beside the clone, or set KILN_SHARED_DIR)",
+            root.display()
+        )
+    });
     let rows = tsv
         .lines()
         .skip(1)
@@ -43,7 +47,10 @@ fn corpus() -> (std::path::PathBuf, Vec<Row>) {
 fn kiln_in(root: &Path, file: &str, args: &[&str]) -> Run {
     let path = root.join(file);
     let mut all: Vec<&str> = args.to_vec();
-    let name = path.file_name().and_then(|n| n.to_str()).expect("file name");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("file name");
     all.push(name);
     Kiln::new(path.parent().expect("dir")).args(&all).run()
 }
@@ -72,15 +79,26 @@ fn packer_fixtures_get_packers_syntax_verdicts_and_builds() {
         }
         let syntax = kiln_in(&root, &row.file, &["validate", "--syntax-only"]);
         if syntax.code != row.syntax_only_rc {
-            mismatches.push(format!("{}: syntax-only exit {} (Packer {})\n{}", row.file, syntax.code, row.syntax_only_rc, syntax.stderr));
+            mismatches.push(format!(
+                "{}: syntax-only exit {} (Packer {})\n{}",
+                row.file, syntax.code, row.syntax_only_rc, syntax.stderr
+            ));
         }
         let inspect = kiln_in(&root, &row.file, &["--machine-readable", "inspect"]);
         let builds = listed_builds(&inspect);
         if builds != row.builds {
-            mismatches.push(format!("{}: builds [{builds}] (Packer [{}])", row.file, row.builds));
+            mismatches.push(format!(
+                "{}: builds [{builds}] (Packer [{}])",
+                row.file, row.builds
+            ));
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }
 
 #[test]
@@ -96,7 +114,11 @@ fn templates_packer_fully_accepts_are_accepted() {
             rejected.push(format!("{}:\n{}", row.file, run.stderr));
         }
     }
-    assert!(rejected.is_empty(), "kiln rejects what Packer accepts:\n{}", rejected.join("\n"));
+    assert!(
+        rejected.is_empty(),
+        "kiln rejects what Packer accepts:\n{}",
+        rejected.join("\n")
+    );
 }
 
 #[test]
@@ -104,5 +126,9 @@ fn deliberate_differences_are_what_they_say() {
     let (root, _) = corpus();
     let run = kiln_in(&root, DELIBERATE[0].0, &["validate", "--syntax-only"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("HCL2 templates are not supported"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("HCL2 templates are not supported"),
+        "{}",
+        run.stderr
+    );
 }

@@ -6,7 +6,10 @@ use std::process::{Command, Stdio};
 
 /// The workspace root (this crate lives at host/cli).
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 pub fn fixtures() -> PathBuf {
@@ -34,13 +37,22 @@ impl Run {
         let mask = |s: &str| {
             s.lines()
                 .map(|l| match l.split_once(',') {
-                    Some((ts, rest)) if !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()) => format!("TIMESTAMP,{rest}"),
+                    Some((ts, rest))
+                        if !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        format!("TIMESTAMP,{rest}")
+                    }
                     _ => l.to_owned(),
                 })
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        format!("exit code: {}\n--- stdout\n{}\n--- stderr\n{}", self.code, mask(&self.stdout), mask(&self.stderr))
+        format!(
+            "exit code: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            mask(&self.stdout),
+            mask(&self.stderr)
+        )
     }
 }
 
@@ -55,11 +67,15 @@ impl Kiln {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
         command.current_dir(dir).env("NO_COLOR", "1");
         for (key, _) in std::env::vars() {
-            if key.starts_with("PKR_VAR_") || key.starts_with("KILN_") || key.starts_with("PACKER_") {
+            if key.starts_with("PKR_VAR_") || key.starts_with("KILN_") || key.starts_with("PACKER_")
+            {
                 command.env_remove(key);
             }
         }
-        Kiln { command, stdin: None }
+        Kiln {
+            command,
+            stdin: None,
+        }
     }
 
     pub fn args(mut self, args: &[&str]) -> Self {
@@ -78,7 +94,10 @@ impl Kiln {
     }
 
     pub fn run(mut self) -> Run {
-        self.command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = self.command.spawn().expect("kiln starts");
         let mut input = child.stdin.take().expect("stdin");
         if let Some(text) = self.stdin.take() {

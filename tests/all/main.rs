@@ -1,6 +1,14 @@
 //! kiln's integration tests: one binary, a module per area (wasmtime's layout keeps link time
 //! down on small machines).
 
+// Test helpers panic on broken fixtures; that is how a test fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)]
+
 mod cli_output;
 mod conformance;
 mod kiln;

@@ -148,7 +148,8 @@ pub fn normalize_packer_flags(args: impl IntoIterator<Item = String>) -> Vec<Str
             match arg.strip_prefix('-') {
                 Some(flag) if !flag.starts_with('-') => {
                     let name = flag.split('=').next().unwrap_or(flag);
-                    let is_word = name.len() > 1 && name.starts_with(|c: char| c.is_ascii_alphabetic());
+                    let is_word =
+                        name.len() > 1 && name.starts_with(|c: char| c.is_ascii_alphabetic());
                     if is_word { format!("-{arg}") } else { arg }
                 }
                 _ => arg,
@@ -163,9 +164,36 @@ mod tests {
 
     #[test]
     fn packer_spellings_become_long_flags() {
-        let args = ["kiln", "build", "-only=a,b", "-var", "x=1", "-var-file=v.json", "-machine-readable", "-h", "t.json", "--", "-force"];
+        let args = [
+            "kiln",
+            "build",
+            "-only=a,b",
+            "-var",
+            "x=1",
+            "-var-file=v.json",
+            "-machine-readable",
+            "-h",
+            "t.json",
+            "--",
+            "-force",
+        ];
         let out = normalize_packer_flags(args.iter().map(|s| s.to_string()));
-        assert_eq!(out, ["kiln", "build", "--only=a,b", "--var", "x=1", "--var-file=v.json", "--machine-readable", "-h", "t.json", "--", "-force"]);
+        assert_eq!(
+            out,
+            [
+                "kiln",
+                "build",
+                "--only=a,b",
+                "--var",
+                "x=1",
+                "--var-file=v.json",
+                "--machine-readable",
+                "-h",
+                "t.json",
+                "--",
+                "-force"
+            ]
+        );
     }
 
     #[test]

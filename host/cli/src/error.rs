@@ -20,15 +20,24 @@ pub struct CliError {
 
 impl CliError {
     pub fn template(diagnostics: impl Into<Diagnostics>) -> Self {
-        CliError { kind: ErrorKind::Template, diagnostics: diagnostics.into() }
+        CliError {
+            kind: ErrorKind::Template,
+            diagnostics: diagnostics.into(),
+        }
     }
 
     pub fn usage(diagnostic: Diagnostic) -> Self {
-        CliError { kind: ErrorKind::Usage, diagnostics: diagnostic.into() }
+        CliError {
+            kind: ErrorKind::Usage,
+            diagnostics: diagnostic.into(),
+        }
     }
 
     pub fn build(diagnostic: Diagnostic) -> Self {
-        CliError { kind: ErrorKind::Build, diagnostics: diagnostic.into() }
+        CliError {
+            kind: ErrorKind::Build,
+            diagnostics: diagnostic.into(),
+        }
     }
 
     pub fn exit_code(&self) -> u8 {

@@ -42,7 +42,10 @@ fn main() -> ExitCode {
         ui.error(&format!("error: {message}"));
         return ExitCode::from(1);
     }
-    let env = Env { ui, var_args: var_args_in_order(&matches) };
+    let env = Env {
+        ui,
+        var_args: var_args_in_order(&matches),
+    };
     match run(&env, parsed.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -71,7 +74,9 @@ fn run(env: &Env, command: Command) -> Result<(), CliError> {
 
 /// `-var` and `-var-file` interleaved as typed, so a later one wins whichever kind it is.
 fn var_args_in_order(matches: &ArgMatches) -> Vec<VarArg> {
-    let Some((_, sub)) = matches.subcommand() else { return Vec::new() };
+    let Some((_, sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
     let mut ordered: Vec<(usize, VarArg)> = Vec::new();
     let mut collect = |id: &str, make: fn(String) -> VarArg| {
         if let (Some(values), Some(indices)) = (sub.get_many::<String>(id), sub.indices_of(id)) {

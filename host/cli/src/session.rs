@@ -23,15 +23,25 @@ pub fn load_template(path: &str) -> Result<(Template, Diagnostics), CliError> {
 }
 
 /// Resolves the template's variables and installs the sensitive ones for redaction.
-pub fn resolve_variables(template: &Template, var_args: &[VarArg], globals: &Globals) -> Result<(Variables, Diagnostics), CliError> {
+pub fn resolve_variables(
+    template: &Template,
+    var_args: &[VarArg],
+    globals: &Globals,
+) -> Result<(Variables, Diagnostics), CliError> {
     let mut d = Diagnostics::new();
     let mut assignments = Vec::new();
     for arg in var_args {
         match arg {
             VarArg::Var(text) => match text.split_once('=') {
-                Some((name, value)) if !name.is_empty() => assignments.push(Assignment::Flag { name: name.to_owned(), value: value.to_owned() }),
+                Some((name, value)) if !name.is_empty() => assignments.push(Assignment::Flag {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                }),
                 _ => {
-                    return Err(CliError::usage(Diagnostic::error(format!("-var {text:?}: expected NAME=VALUE")).hint("for example: -var 'version=1.2.3'")));
+                    return Err(CliError::usage(
+                        Diagnostic::error(format!("-var {text:?}: expected NAME=VALUE"))
+                            .hint("for example: -var 'version=1.2.3'"),
+                    ));
                 }
             },
             VarArg::File(path) => match load_var_file(path) {
@@ -42,7 +52,10 @@ pub fn resolve_variables(template: &Template, var_args: &[VarArg], globals: &Glo
     }
     // The raw values of sensitive variables are hidden before anything else can print them
     // (an error below may quote the template or a variable file).
-    let inputs = VariableInputs { environment: VariableInputs::environment_from(std::env::vars()), assignments };
+    let inputs = VariableInputs {
+        environment: VariableInputs::environment_from(std::env::vars()),
+        assignments,
+    };
     crate::secrets::add(raw_sensitive_values(template, &inputs));
     if d.has_errors() {
         return Err(CliError::template(d));
@@ -64,13 +77,24 @@ fn raw_sensitive_values(template: &Template, inputs: &VariableInputs) -> Vec<Str
         .filter(|v| sensitive(&v.name))
         .filter_map(|v| v.default.as_ref().map(|d| d.value.clone()))
         .collect();
-    values.extend(inputs.environment.iter().filter(|(k, _)| sensitive(k)).map(|(_, v)| v.clone()));
+    values.extend(
+        inputs
+            .environment
+            .iter()
+            .filter(|(k, _)| sensitive(k))
+            .map(|(_, v)| v.clone()),
+    );
     for assignment in &inputs.assignments {
         match assignment {
             Assignment::Flag { name, value } if sensitive(name) => values.push(value.clone()),
             Assignment::Flag { .. } => {}
             Assignment::File(file) => {
-                values.extend(file.values.iter().filter(|(k, _)| sensitive(&k.value)).map(|(_, v)| v.value.clone()));
+                values.extend(
+                    file.values
+                        .iter()
+                        .filter(|(k, _)| sensitive(&k.value))
+                        .map(|(_, v)| v.value.clone()),
+                );
             }
         }
     }

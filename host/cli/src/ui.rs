@@ -17,9 +17,13 @@ pub struct Ui {
 impl Ui {
     /// `--color=false`, `NO_COLOR`, `PACKER_NO_COLOR` or a non-terminal stderr turn colour off.
     pub fn new(machine_readable: bool, color_flag: bool) -> Self {
-        let env_off = std::env::var_os("NO_COLOR").is_some() || std::env::var_os("PACKER_NO_COLOR").is_some();
+        let env_off =
+            std::env::var_os("NO_COLOR").is_some() || std::env::var_os("PACKER_NO_COLOR").is_some();
         let color = color_flag && !env_off && !machine_readable && std::io::stderr().is_terminal();
-        Ui { machine_readable, color }
+        Ui {
+            machine_readable,
+            color,
+        }
     }
 
     /// A line of normal output (`ui,say`).
@@ -45,7 +49,9 @@ impl Ui {
         if !self.machine_readable {
             return;
         }
-        let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let mut line = format!("{timestamp},{},{}", escape(target), escape(kind));
         for field in data {
             line.push(',');
@@ -58,7 +64,11 @@ impl Ui {
     pub fn diagnostics(&self, diagnostics: &Diagnostics) {
         for d in diagnostics.iter() {
             if self.machine_readable {
-                let kind = if d.severity == Severity::Error { "error" } else { "warning" };
+                let kind = if d.severity == Severity::Error {
+                    "error"
+                } else {
+                    "warning"
+                };
                 let mut text = d.one_line();
                 for hint in &d.hints {
                     text.push_str(&format!("\nhint: {hint}"));
@@ -79,7 +89,10 @@ fn write_line(out: &mut dyn Write, text: &str) {
 
 /// Packer's machine-readable escaping: commas, newlines and carriage returns.
 pub fn escape(field: &str) -> String {
-    field.replace(',', "%!(PACKER_COMMA)").replace('\n', "\\n").replace('\r', "\\r")
+    field
+        .replace(',', "%!(PACKER_COMMA)")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }
 
 #[cfg(test)]

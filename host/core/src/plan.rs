@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kiln_template::diagnostic::{Diagnostic, Diagnostics};
-use kiln_template::interpolate::{self, Context, Globals, PACKER_COMPAT_VERSION, Phase, UserVariables};
+use kiln_template::interpolate::{
+    self, Context, Globals, PACKER_COMPAT_VERSION, Phase, UserVariables,
+};
 use kiln_template::key_path::KeyPath;
 use kiln_template::model::{PostProcessor, Provisioner, Template};
 use kiln_template::node::{Node, Value};
@@ -55,19 +57,31 @@ pub struct PlannedPostProcessor {
 impl Plan {
     /// Checks the template against its variables and plans the selected builds. Every error is
     /// reported at once, each with its place in the file.
-    pub fn new(template: &Template, variables: &Variables, globals: &Globals, selection: &Selection) -> Result<(Plan, Diagnostics), Diagnostics> {
+    pub fn new(
+        template: &Template,
+        variables: &Variables,
+        globals: &Globals,
+        selection: &Selection,
+    ) -> Result<(Plan, Diagnostics), Diagnostics> {
         let mut d = Diagnostics::new();
         let source = &template.source;
         check_min_version(template, &mut d);
         if template.builders.is_empty() {
-            d.push(Diagnostic::error("the template defines no builders").at(source, Span::new(0, 1)).hint("add a \"builders\" array with at least one builder"));
+            d.push(
+                Diagnostic::error("the template defines no builders")
+                    .at(source, Span::new(0, 1))
+                    .hint("add a \"builders\" array with at least one builder"),
+            );
         }
         for name in &template.sensitive_variables {
             if !template.variables.iter().any(|v| v.name == name.value) {
                 d.push(
-                    Diagnostic::error(format!("sensitive variable {:?} is not declared in \"variables\"", name.value))
-                        .at(source, name.span)
-                        .note("its value could not be hidden from the output"),
+                    Diagnostic::error(format!(
+                        "sensitive variable {:?} is not declared in \"variables\"",
+                        name.value
+                    ))
+                    .at(source, name.span)
+                    .note("its value could not be hidden from the output"),
                 );
             }
         }
@@ -80,16 +94,21 @@ impl Plan {
             .iter()
             .map(|b| {
                 let mut ctx = Context::new(globals, &mut users, Phase::Template);
-                render_string(&b.name, &mut ctx, source, &b.path.key("name"), &mut d).unwrap_or_else(|| b.name.value.clone())
+                render_string(&b.name, &mut ctx, source, &b.path.key("name"), &mut d)
+                    .unwrap_or_else(|| b.name.value.clone())
             })
             .collect();
         for (i, name) in names.iter().enumerate() {
-            if let Some(j) = names[..i].iter().position(|n| n == name) {
-                if template.builders[i].name.value != template.builders[j].name.value {
+            if let Some(j) = names[..i].iter().position(|n| n == name)
+                && template.builders[i].name.value != template.builders[j].name.value
+            {
+                {
                     d.push(
-                        Diagnostic::error(format!("two builds are named {name:?} once variables are applied"))
-                            .at(source, template.builders[i].name.span)
-                            .with_path(&template.builders[i].path.key("name")),
+                        Diagnostic::error(format!(
+                            "two builds are named {name:?} once variables are applied"
+                        ))
+                        .at(source, template.builders[i].name.span)
+                        .with_path(&template.builders[i].path.key("name")),
                     );
                 }
             }
@@ -102,7 +121,12 @@ impl Plan {
 
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let pp_names: Vec<&str> = {
-            let mut v: Vec<&str> = template.post_processors.iter().flat_map(|c| &c.steps).map(PostProcessor::display_name).collect();
+            let mut v: Vec<&str> = template
+                .post_processors
+                .iter()
+                .flat_map(|c| &c.steps)
+                .map(PostProcessor::display_name)
+                .collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -118,10 +142,24 @@ impl Plan {
             let builder = &template.builders[index];
             let name = &names[index];
             let kind = &builder.kind.value;
-            let mut planner = BuildPlanner { source, globals, users: variables.clone(), name, kind, d: &mut d };
+            let mut planner = BuildPlanner {
+                source,
+                globals,
+                users: variables.clone(),
+                name,
+                kind,
+                d: &mut d,
+            };
             let config = planner.interpolate(&builder.config, &builder.path);
-            let provisioners = template.provisioners.iter().filter_map(|p| planner.provisioner(p)).collect();
-            let error_cleanup_provisioner = template.error_cleanup_provisioner.as_ref().and_then(|p| planner.provisioner(p));
+            let provisioners = template
+                .provisioners
+                .iter()
+                .filter_map(|p| planner.provisioner(p))
+                .collect();
+            let error_cleanup_provisioner = template
+                .error_cleanup_provisioner
+                .as_ref()
+                .and_then(|p| planner.provisioner(p));
             let post_processor_chains = template
                 .post_processors
                 .iter()
@@ -129,7 +167,12 @@ impl Plan {
                     chain
                         .steps
                         .iter()
-                        .filter(|pp| !selected.skipped_post_processors.iter().any(|s| s == pp.display_name()))
+                        .filter(|pp| {
+                            !selected
+                                .skipped_post_processors
+                                .iter()
+                                .any(|s| s == pp.display_name())
+                        })
                         .filter_map(|pp| planner.post_processor(pp))
                         .collect::<Vec<_>>()
                 })
@@ -150,9 +193,17 @@ impl Plan {
 }
 
 fn check_min_version(template: &Template, d: &mut Diagnostics) {
-    let Some(wanted) = &template.min_packer_version else { return };
+    let Some(wanted) = &template.min_packer_version else {
+        return;
+    };
     let Some(wanted_parts) = parse_version(&wanted.value) else {
-        d.push(Diagnostic::error(format!("min_packer_version {:?} is not a version", wanted.value)).at(&template.source, wanted.span));
+        d.push(
+            Diagnostic::error(format!(
+                "min_packer_version {:?} is not a version",
+                wanted.value
+            ))
+            .at(&template.source, wanted.span),
+        );
         return;
     };
     let ours = parse_version(PACKER_COMPAT_VERSION).unwrap_or_default();
@@ -167,8 +218,15 @@ fn check_min_version(template: &Template, d: &mut Diagnostics) {
 
 /// `1.6.6`, `v1.7`, `1.8.0-dev` as comparable numbers (missing parts are zero).
 fn parse_version(text: &str) -> Option<Vec<u64>> {
-    let core = text.trim().trim_start_matches('v').split(['-', '+']).next()?;
-    let mut parts: Vec<u64> = core.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let core = text
+        .trim()
+        .trim_start_matches('v')
+        .split(['-', '+'])
+        .next()?;
+    let mut parts: Vec<u64> = core
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     parts.resize(3.max(parts.len()), 0);
     Some(parts)
 }
@@ -178,19 +236,34 @@ fn check_types(template: &Template, d: &mut Diagnostics) {
         if kind.is_known(&type_name.value) {
             return;
         }
-        let mut diag = Diagnostic::error(format!("unknown {} type {:?}", kind.noun(), type_name.value))
-            .at(&template.source, type_name.span)
-            .with_path(&path.key("type"));
-        diag = match kiln_template::suggest::closest(&type_name.value, kind.known_types().iter().copied()) {
+        let mut diag = Diagnostic::error(format!(
+            "unknown {} type {:?}",
+            kind.noun(),
+            type_name.value
+        ))
+        .at(&template.source, type_name.span)
+        .with_path(&path.key("type"));
+        diag = match kiln_template::suggest::closest(
+            &type_name.value,
+            kind.known_types().iter().copied(),
+        ) {
             Some(similar) => diag.hint(format!("did you mean {similar:?}?")),
-            None => diag.note(format!("kiln's {}s are: {}", kind.noun(), kind.known_types().join(", "))),
+            None => diag.note(format!(
+                "kiln's {}s are: {}",
+                kind.noun(),
+                kind.known_types().join(", ")
+            )),
         };
         d.push(diag);
     };
     for b in &template.builders {
         check(ComponentKind::Builder, &b.kind, &b.path);
     }
-    for p in template.provisioners.iter().chain(&template.error_cleanup_provisioner) {
+    for p in template
+        .provisioners
+        .iter()
+        .chain(&template.error_cleanup_provisioner)
+    {
         check(ComponentKind::Provisioner, &p.kind, &p.path);
     }
     for pp in template.post_processors.iter().flat_map(|c| &c.steps) {
@@ -204,24 +277,35 @@ fn check_references(template: &Template, names: &[String], d: &mut Diagnostics) 
     // `path_of(i)` is where the i-th name is written.
     let mut check = |list: &[Spanned<String>], what: &str, path_of: &dyn Fn(usize) -> KeyPath| {
         for (i, reference) in list.iter().enumerate() {
-            if names.iter().any(|n| *n == reference.value) {
+            if names.contains(&reference.value) {
                 continue;
             }
-            let mut diag = Diagnostic::error(format!("{what} names {:?}, which is not a build in this template", reference.value))
-                .at(&template.source, reference.span)
-                .with_path(&path_of(i))
-                .hint(format!("builds are: {}", names.join(", ")));
-            if let Some(similar) = kiln_template::suggest::closest(&reference.value, names.iter().map(String::as_str)) {
+            let mut diag = Diagnostic::error(format!(
+                "{what} names {:?}, which is not a build in this template",
+                reference.value
+            ))
+            .at(&template.source, reference.span)
+            .with_path(&path_of(i))
+            .hint(format!("builds are: {}", names.join(", ")));
+            if let Some(similar) =
+                kiln_template::suggest::closest(&reference.value, names.iter().map(String::as_str))
+            {
                 diag = diag.hint(format!("did you mean {similar:?}?"));
             }
             d.push(diag);
         }
     };
-    for p in template.provisioners.iter().chain(&template.error_cleanup_provisioner) {
+    for p in template
+        .provisioners
+        .iter()
+        .chain(&template.error_cleanup_provisioner)
+    {
         check(&p.only, "only", &|i| p.path.key("only").index(i));
         check(&p.except, "except", &|i| p.path.key("except").index(i));
         let keys: Vec<Spanned<String>> = p.overrides.iter().map(|o| o.build.clone()).collect();
-        check(&keys, "override", &|i| p.path.key("override").key(&keys[i].value));
+        check(&keys, "override", &|i| {
+            p.path.key("override").key(&keys[i].value)
+        });
     }
     for pp in template.post_processors.iter().flat_map(|c| &c.steps) {
         check(&pp.only, "only", &|i| pp.path.key("only").index(i));
@@ -229,11 +313,21 @@ fn check_references(template: &Template, names: &[String], d: &mut Diagnostics) 
     }
 }
 
-fn render_string(value: &Spanned<String>, ctx: &mut Context<'_>, source: &Arc<SourceFile>, path: &KeyPath, d: &mut Diagnostics) -> Option<String> {
+fn render_string(
+    value: &Spanned<String>,
+    ctx: &mut Context<'_>,
+    source: &Arc<SourceFile>,
+    path: &KeyPath,
+    d: &mut Diagnostics,
+) -> Option<String> {
     match interpolate::render(&value.value, ctx) {
         Ok(s) => Some(s),
         Err(e) => {
-            d.push(Diagnostic::error(e.message).at(source, value.span).with_path(path));
+            d.push(
+                Diagnostic::error(e.message)
+                    .at(source, value.span)
+                    .with_path(path),
+            );
             None
         }
     }
@@ -251,7 +345,8 @@ struct BuildPlanner<'a> {
 
 impl BuildPlanner<'_> {
     fn runs_here(&self, only: &[Spanned<String>], except: &[Spanned<String>]) -> bool {
-        (only.is_empty() || only.iter().any(|o| o.value == self.name)) && !except.iter().any(|e| e.value == self.name)
+        (only.is_empty() || only.iter().any(|o| o.value == self.name))
+            && !except.iter().any(|e| e.value == self.name)
     }
 
     fn provisioner(&mut self, p: &Provisioner) -> Option<PlannedProvisioner> {
@@ -295,17 +390,33 @@ impl BuildPlanner<'_> {
         match &node.value {
             Value::String(s) => {
                 let users: &mut dyn UserVariables = &mut self.users;
-                let mut ctx = Context::new(self.globals, users, Phase::Template).with_build(self.name, self.kind);
+                let mut ctx = Context::new(self.globals, users, Phase::Template)
+                    .with_build(self.name, self.kind);
                 match interpolate::render(s, &mut ctx) {
                     Ok(out) => J::String(out),
                     Err(e) => {
-                        self.d.push(Diagnostic::error(e.message).at(self.source, node.span).with_path(path));
+                        self.d.push(
+                            Diagnostic::error(e.message)
+                                .at(self.source, node.span)
+                                .with_path(path),
+                        );
                         J::String(s.clone())
                     }
                 }
             }
-            Value::Array(items) => J::Array(items.iter().enumerate().map(|(i, n)| self.interpolate(n, &path.index(i))).collect()),
-            Value::Object(entries) => J::Object(entries.iter().map(|e| (e.key.clone(), self.interpolate(&e.value, &path.key(&e.key)))).collect()),
+            Value::Array(items) => J::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| self.interpolate(n, &path.index(i)))
+                    .collect(),
+            ),
+            Value::Object(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), self.interpolate(&e.value, &path.key(&e.key))))
+                    .collect(),
+            ),
             _ => node.to_json(),
         }
     }

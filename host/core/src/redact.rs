@@ -16,7 +16,9 @@ pub struct Redactor {
 impl Redactor {
     /// Knows no secrets (usable in a `static`).
     pub const fn empty() -> Self {
-        Redactor { secrets: Vec::new() }
+        Redactor {
+            secrets: Vec::new(),
+        }
     }
 
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
@@ -53,8 +55,15 @@ mod tests {
 
     #[test]
     fn redacts_every_occurrence_longest_first() {
-        let r = Redactor::new(["hunter2".to_owned(), "hunter2-extra".to_owned(), String::new()]);
-        assert_eq!(r.redact("pw=hunter2-extra, again hunter2."), "pw=<sensitive>, again <sensitive>.");
+        let r = Redactor::new([
+            "hunter2".to_owned(),
+            "hunter2-extra".to_owned(),
+            String::new(),
+        ]);
+        assert_eq!(
+            r.redact("pw=hunter2-extra, again hunter2."),
+            "pw=<sensitive>, again <sensitive>."
+        );
         assert_eq!(r.redact("nothing here"), "nothing here");
     }
 

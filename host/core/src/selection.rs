@@ -21,10 +21,16 @@ pub struct Selected {
 
 impl Selection {
     /// Applies the patterns to `builds` (names in template order).
-    pub fn apply(&self, builds: &[&str], post_processors: &[&str]) -> Result<Selected, Vec<Diagnostic>> {
+    pub fn apply(
+        &self,
+        builds: &[&str],
+        post_processors: &[&str],
+    ) -> Result<Selected, Vec<Diagnostic>> {
         let mut errors = Vec::new();
         if !self.only.is_empty() && !self.except.is_empty() {
-            errors.push(Diagnostic::error("-only and -except cannot be used together"));
+            errors.push(Diagnostic::error(
+                "-only and -except cannot be used together",
+            ));
             return Err(errors);
         }
         let only = compile(&self.only, &mut errors);
@@ -41,18 +47,29 @@ impl Selection {
         }
         let mut skipped_post_processors = Vec::new();
         for (pattern, matcher) in &except {
-            let pps: Vec<&str> = post_processors.iter().copied().filter(|p| matcher.is_match(p)).collect();
+            let pps: Vec<&str> = post_processors
+                .iter()
+                .copied()
+                .filter(|p| matcher.is_match(p))
+                .collect();
             if !builds.iter().any(|b| matcher.is_match(b)) && pps.is_empty() {
-                let mut d = Diagnostic::error(format!("-except {pattern:?} matches no build or post-processor"))
-                    .hint(format!("builds are: {}", available()));
+                let mut d = Diagnostic::error(format!(
+                    "-except {pattern:?} matches no build or post-processor"
+                ))
+                .hint(format!("builds are: {}", available()));
                 if !post_processors.is_empty() {
-                    d = d.hint(format!("post-processors are: {}", post_processors.join(", ")));
+                    d = d.hint(format!(
+                        "post-processors are: {}",
+                        post_processors.join(", ")
+                    ));
                 }
                 errors.push(d.hint(suggestion(pattern, builds)));
             }
             skipped_post_processors.extend(pps.into_iter().map(str::to_owned));
         }
-        errors.iter_mut().for_each(|d| d.hints.retain(|h| !h.is_empty()));
+        errors
+            .iter_mut()
+            .for_each(|d| d.hints.retain(|h| !h.is_empty()));
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -64,7 +81,10 @@ impl Selection {
             .map(|(i, _)| i)
             .collect();
         skipped_post_processors.dedup();
-        Ok(Selected { builds: selected, skipped_post_processors })
+        Ok(Selected {
+            builds: selected,
+            skipped_post_processors,
+        })
     }
 }
 
@@ -81,7 +101,9 @@ fn compile(patterns: &[String], errors: &mut Vec<Diagnostic>) -> Vec<(String, Gl
         .filter_map(|p| match Glob::new(p) {
             Ok(glob) => Some((p.clone(), glob.compile_matcher())),
             Err(e) => {
-                errors.push(Diagnostic::error(format!("{p:?} is not a valid name or glob: {e}")));
+                errors.push(Diagnostic::error(format!(
+                    "{p:?} is not a valid name or glob: {e}"
+                )));
                 None
             }
         })
@@ -95,30 +117,61 @@ mod tests {
     const BUILDS: &[&str] = &["jessie-qemu", "jessie-vbox", "stretch-qemu"];
 
     fn sel(only: &[&str], except: &[&str]) -> Selection {
-        Selection { only: only.iter().map(|s| s.to_string()).collect(), except: except.iter().map(|s| s.to_string()).collect() }
+        Selection {
+            only: only.iter().map(|s| s.to_string()).collect(),
+            except: except.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn names_and_globs_select_builds() {
         assert_eq!(sel(&[], &[]).apply(BUILDS, &[]).unwrap().builds, [0, 1, 2]);
-        assert_eq!(sel(&["jessie-vbox"], &[]).apply(BUILDS, &[]).unwrap().builds, [1]);
-        assert_eq!(sel(&["*-qemu"], &[]).apply(BUILDS, &[]).unwrap().builds, [0, 2]);
-        assert_eq!(sel(&[], &["jessie-*"]).apply(BUILDS, &[]).unwrap().builds, [2]);
+        assert_eq!(
+            sel(&["jessie-vbox"], &[])
+                .apply(BUILDS, &[])
+                .unwrap()
+                .builds,
+            [1]
+        );
+        assert_eq!(
+            sel(&["*-qemu"], &[]).apply(BUILDS, &[]).unwrap().builds,
+            [0, 2]
+        );
+        assert_eq!(
+            sel(&[], &["jessie-*"]).apply(BUILDS, &[]).unwrap().builds,
+            [2]
+        );
     }
 
     #[test]
     fn unmatched_names_are_errors_listing_builds() {
-        let errs = sel(&["jessie-qemu", "jesie-vbox"], &[]).apply(BUILDS, &[]).unwrap_err();
+        let errs = sel(&["jessie-qemu", "jesie-vbox"], &[])
+            .apply(BUILDS, &[])
+            .unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].message, "-only \"jesie-vbox\" matches no build");
-        assert_eq!(errs[0].hints, ["builds are: jessie-qemu, jessie-vbox, stretch-qemu", "did you mean -only=jessie-vbox?"]);
-        let errs = sel(&[], &["nope"]).apply(BUILDS, &["manifest"]).unwrap_err();
-        assert!(errs[0].hints.contains(&"post-processors are: manifest".to_owned()));
+        assert_eq!(
+            errs[0].hints,
+            [
+                "builds are: jessie-qemu, jessie-vbox, stretch-qemu",
+                "did you mean -only=jessie-vbox?"
+            ]
+        );
+        let errs = sel(&[], &["nope"])
+            .apply(BUILDS, &["manifest"])
+            .unwrap_err();
+        assert!(
+            errs[0]
+                .hints
+                .contains(&"post-processors are: manifest".to_owned())
+        );
     }
 
     #[test]
     fn except_may_name_post_processors() {
-        let s = sel(&[], &["manifest"]).apply(BUILDS, &["manifest", "compress"]).unwrap();
+        let s = sel(&[], &["manifest"])
+            .apply(BUILDS, &["manifest", "compress"])
+            .unwrap();
         assert_eq!(s.builds, [0, 1, 2]);
         assert_eq!(s.skipped_post_processors, ["manifest"]);
     }

@@ -26,7 +26,10 @@ pub struct Location {
 
 impl Location {
     pub fn new(source: &Arc<SourceFile>, span: Span) -> Self {
-        Location { source: Arc::clone(source), span }
+        Location {
+            source: Arc::clone(source),
+            span,
+        }
     }
 }
 
@@ -55,7 +58,10 @@ impl Diagnostic {
     }
 
     pub fn warning(message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
     }
 
     pub fn at(mut self, source: &Arc<SourceFile>, span: Span) -> Self {
@@ -120,9 +126,10 @@ impl Diagnostic {
         }
         .with_message(&self.message);
         let mut notes: Vec<String> = Vec::new();
-        let file = self.location.as_ref().map(|loc| {
-            SimpleFile::new(loc.source.name().to_owned(), loc.source.text().to_owned())
-        });
+        let file = self
+            .location
+            .as_ref()
+            .map(|loc| SimpleFile::new(loc.source.name().to_owned(), loc.source.text().to_owned()));
         match (&self.location, &self.path) {
             (Some(loc), path) => {
                 let label = Label::primary((), loc.span.start..loc.span.end);
@@ -141,7 +148,11 @@ impl Diagnostic {
         let config = term::Config::default();
         let empty = SimpleFile::new(String::new(), String::new());
         let files = file.as_ref().unwrap_or(&empty);
-        let report = if self.location.is_none() { report.with_labels(Vec::new()) } else { report };
+        let report = if self.location.is_none() {
+            report.with_labels(Vec::new())
+        } else {
+            report
+        };
         if color {
             let styles = term::Styles::default();
             let mut buffer = term::termcolor::Buffer::ansi();
@@ -199,7 +210,11 @@ impl Diagnostics {
 
     /// `Ok(value)` with the warnings when nothing is an error, else every diagnostic.
     pub fn into_result<T>(self, value: T) -> Result<(T, Diagnostics), Diagnostics> {
-        if self.has_errors() { Err(self) } else { Ok((value, self)) }
+        if self.has_errors() {
+            Err(self)
+        } else {
+            Ok((value, self))
+        }
     }
 
     /// Drops repeats of the same message at the same place: a provisioner interpolated once per
@@ -207,7 +222,11 @@ impl Diagnostics {
     pub fn dedup(&mut self) {
         let mut seen = std::collections::HashSet::new();
         self.0.retain(|d| {
-            seen.insert((d.message.clone(), d.position(), d.path.clone().map(|p| p.as_str().to_owned())))
+            seen.insert((
+                d.message.clone(),
+                d.position(),
+                d.path.clone().map(|p| p.as_str().to_owned()),
+            ))
         });
     }
 }

@@ -13,27 +13,37 @@ pub struct GoDuration {
 
 /// Parses `text` as Go's `time.ParseDuration` does.
 pub fn parse_go_duration(text: &str) -> Result<GoDuration, String> {
-    let invalid = || format!("invalid duration {text:?} (expected e.g. \"30s\", \"1m30s\", \"300ms\")");
+    let invalid =
+        || format!("invalid duration {text:?} (expected e.g. \"30s\", \"1m30s\", \"300ms\")");
     let (negative, mut rest) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
     if rest == "0" {
-        return Ok(GoDuration { negative, magnitude: Duration::ZERO });
+        return Ok(GoDuration {
+            negative,
+            magnitude: Duration::ZERO,
+        });
     }
     if rest.is_empty() {
         return Err(invalid());
     }
     let mut nanos: f64 = 0.0;
     while !rest.is_empty() {
-        let number_len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+        let number_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
         if number_len == 0 {
             return Err(invalid());
         }
         let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
         rest = &rest[number_len..];
-        let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit() && *b != b'.').count();
+        let unit_len = rest
+            .bytes()
+            .take_while(|b| !b.is_ascii_digit() && *b != b'.')
+            .count();
         let unit = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -49,7 +59,10 @@ pub fn parse_go_duration(text: &str) -> Result<GoDuration, String> {
     if !nanos.is_finite() || nanos > u64::MAX as f64 {
         return Err(invalid());
     }
-    Ok(GoDuration { negative, magnitude: Duration::from_nanos(nanos.round() as u64) })
+    Ok(GoDuration {
+        negative,
+        magnitude: Duration::from_nanos(nanos.round() as u64),
+    })
 }
 
 /// Packer's humanised durations: "4 seconds 521 milliseconds".
@@ -68,9 +81,16 @@ pub fn humanize(duration: Duration) -> String {
         .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
         .collect();
     if total_ms < 1000 && micros > 0 {
-        out.push(format!("{micros} microsecond{}", if micros == 1 { "" } else { "s" }));
+        out.push(format!(
+            "{micros} microsecond{}",
+            if micros == 1 { "" } else { "s" }
+        ));
     }
-    if out.is_empty() { "0 seconds".to_owned() } else { out.join(" ") }
+    if out.is_empty() {
+        "0 seconds".to_owned()
+    } else {
+        out.join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -87,14 +107,23 @@ mod tests {
         assert_eq!(ok("-5s"), Ok((true, Duration::from_secs(5))));
         assert_eq!(ok("0"), Ok((false, Duration::ZERO)));
         for bad in ["", "10", "5 s", "s", "1x", "--1s"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                parse_go_duration(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn humanized_like_packer() {
-        assert_eq!(humanize(Duration::from_millis(4521)), "4 seconds 521 milliseconds");
-        assert_eq!(humanize(Duration::from_micros(13_775)), "13 milliseconds 775 microseconds");
+        assert_eq!(
+            humanize(Duration::from_millis(4521)),
+            "4 seconds 521 milliseconds"
+        );
+        assert_eq!(
+            humanize(Duration::from_micros(13_775)),
+            "13 milliseconds 775 microseconds"
+        );
         assert_eq!(humanize(Duration::from_secs(61)), "1 minute 1 second");
     }
 }

@@ -14,7 +14,9 @@ impl KeyPath {
     /// The path of `key` inside this object. Keys that are not plain words are quoted.
     pub fn key(&self, key: &str) -> Self {
         let plain = !key.is_empty()
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         match (self.0.is_empty(), plain) {
             (true, true) => KeyPath(key.to_owned()),
             (false, true) => KeyPath(format!("{}.{key}", self.0)),
@@ -38,7 +40,11 @@ impl KeyPath {
 
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "(template root)" } else { &self.0 })
+        f.write_str(if self.0.is_empty() {
+            "(template root)"
+        } else {
+            &self.0
+        })
     }
 }
 
@@ -48,9 +54,19 @@ mod tests {
 
     #[test]
     fn paths_read_like_the_template() {
-        let p = KeyPath::root().key("builders").index(1).key("boot_command").index(3);
+        let p = KeyPath::root()
+            .key("builders")
+            .index(1)
+            .key("boot_command")
+            .index(3);
         assert_eq!(p.to_string(), "builders[1].boot_command[3]");
-        assert_eq!(KeyPath::root().key("variables").key("a.b").to_string(), r#"variables["a.b"]"#);
-        assert_eq!(KeyPath::root().key("sensitive-variables").as_str(), "sensitive-variables");
+        assert_eq!(
+            KeyPath::root().key("variables").key("a.b").to_string(),
+            r#"variables["a.b"]"#
+        );
+        assert_eq!(
+            KeyPath::root().key("sensitive-variables").as_str(),
+            "sensitive-variables"
+        );
     }
 }

@@ -109,8 +109,14 @@ impl PostProcessor {
 
 impl Template {
     /// Decodes a parsed file into the model, collecting every structural error.
-    pub fn from_node(source: &Arc<SourceFile>, root: &Node) -> Result<(Template, Diagnostics), Diagnostics> {
-        let mut d = Decoder { source: Arc::clone(source), diagnostics: Diagnostics::new() };
+    pub fn from_node(
+        source: &Arc<SourceFile>,
+        root: &Node,
+    ) -> Result<(Template, Diagnostics), Diagnostics> {
+        let mut d = Decoder {
+            source: Arc::clone(source),
+            diagnostics: Diagnostics::new(),
+        };
         let template = d.template(root);
         d.diagnostics.into_result(template)
     }
@@ -128,15 +134,28 @@ struct Decoder {
 
 impl Decoder {
     fn error(&mut self, message: impl Into<String>, span: Span, path: &KeyPath) {
-        self.diagnostics.push(Diagnostic::error(message).at(&self.source, span).with_path(path));
+        self.diagnostics.push(
+            Diagnostic::error(message)
+                .at(&self.source, span)
+                .with_path(path),
+        );
     }
 
-    fn expect_object<'n>(&mut self, node: &'n Node, path: &KeyPath, what: &str) -> Option<&'n [Entry]> {
+    fn expect_object<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &KeyPath,
+        what: &str,
+    ) -> Option<&'n [Entry]> {
         let found = node.kind_name();
         match node.entries() {
             Some(entries) => Some(entries),
             None => {
-                self.error(format!("{what} must be an object, found {found}"), node.span, path);
+                self.error(
+                    format!("{what} must be an object, found {found}"),
+                    node.span,
+                    path,
+                );
                 None
             }
         }
@@ -146,7 +165,11 @@ impl Decoder {
         match &node.value {
             Value::String(s) => Some(Spanned::new(s.clone(), node.span)),
             _ => {
-                self.error(format!("expected a string, found {}", node.kind_name()), node.span, path);
+                self.error(
+                    format!("expected a string, found {}", node.kind_name()),
+                    node.span,
+                    path,
+                );
                 None
             }
         }
@@ -161,7 +184,11 @@ impl Decoder {
                 .collect(),
             _ => {
                 let found = node.kind_name();
-                self.error(format!("expected a list of names, found {found}"), node.span, path);
+                self.error(
+                    format!("expected a list of names, found {found}"),
+                    node.span,
+                    path,
+                );
                 Vec::new()
             }
         }
@@ -195,7 +222,9 @@ impl Decoder {
             error_cleanup_provisioner: None,
             post_processors: Vec::new(),
         };
-        let Some(entries) = self.expect_object(root, &path, "a template") else { return t };
+        let Some(entries) = self.expect_object(root, &path, "a template") else {
+            return t;
+        };
         for entry in entries {
             let key_path = path.key(&entry.key);
             let node = &entry.value;
@@ -213,19 +242,30 @@ impl Decoder {
                         .filter_map(|(i, p)| self.provisioner(p, &key_path.index(i)))
                         .collect();
                 }
-                "error-cleanup-provisioner" => t.error_cleanup_provisioner = self.provisioner(node, &key_path),
+                "error-cleanup-provisioner" => {
+                    t.error_cleanup_provisioner = self.provisioner(node, &key_path)
+                }
                 "post-processors" => t.post_processors = self.post_processors(node, &key_path),
                 "push" => {} // Atlas push: ignored, as Packer 1.6.6 does.
                 key if key.starts_with('_') => {
                     if node.as_str().is_none() {
                         let found = node.kind_name();
-                        self.error(format!("comment keys (starting with _) must be strings, found {found}"), node.span, &key_path);
+                        self.error(
+                            format!(
+                                "comment keys (starting with _) must be strings, found {found}"
+                            ),
+                            node.span,
+                            &key_path,
+                        );
                     }
                 }
                 key => {
                     let mut d = Diagnostic::error(format!("unknown root key {key:?}"))
                         .at(&self.source, entry.key_span)
-                        .note(format!("a template's root keys are: {}", ROOT_KEYS.join(", ")))
+                        .note(format!(
+                            "a template's root keys are: {}",
+                            ROOT_KEYS.join(", ")
+                        ))
                         .hint("keys starting with _ are comments");
                     if let Some(similar) = crate::suggest::closest(key, ROOT_KEYS.iter().copied()) {
                         d = d.hint(format!("did you mean {similar:?}?"));
@@ -241,14 +281,20 @@ impl Decoder {
         match &node.value {
             Value::Array(items) => items,
             _ => {
-                self.error(format!("expected an array, found {}", node.kind_name()), node.span, path);
+                self.error(
+                    format!("expected an array, found {}", node.kind_name()),
+                    node.span,
+                    path,
+                );
                 &[]
             }
         }
     }
 
     fn variables(&mut self, node: &Node, path: &KeyPath) -> Vec<Variable> {
-        let Some(entries) = self.expect_object(node, path, "variables") else { return Vec::new() };
+        let Some(entries) = self.expect_object(node, path, "variables") else {
+            return Vec::new();
+        };
         entries
             .iter()
             .map(|e| {
@@ -273,7 +319,13 @@ impl Decoder {
     }
 
     /// Splits the keys the core consumes off a component's object; the rest is its config.
-    fn component<'n>(&mut self, node: &'n Node, path: &KeyPath, what: &str, control: &[&str]) -> Option<(Spanned<String>, Vec<&'n Entry>, Node)> {
+    fn component<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &KeyPath,
+        what: &str,
+        control: &[&str],
+    ) -> Option<(Spanned<String>, Vec<&'n Entry>, Node)> {
         let entries = self.expect_object(node, path, what)?;
         let kind = match entries.iter().find(|e| e.key == "type") {
             Some(e) => self.string(&e.value, &path.key("type"))?,
@@ -283,12 +335,20 @@ impl Decoder {
             }
         };
         if kind.value.is_empty() {
-            self.error(format!("{what} has an empty \"type\""), kind.span, &path.key("type"));
+            self.error(
+                format!("{what} has an empty \"type\""),
+                kind.span,
+                &path.key("type"),
+            );
             return None;
         }
-        let (taken, config): (Vec<&Entry>, Vec<&Entry>) =
-            entries.iter().partition(|e| e.key == "type" || control.contains(&e.key.as_str()));
-        let config = Node::new(Value::Object(config.into_iter().cloned().collect()), node.span);
+        let (taken, config): (Vec<&Entry>, Vec<&Entry>) = entries
+            .iter()
+            .partition(|e| e.key == "type" || control.contains(&e.key.as_str()));
+        let config = Node::new(
+            Value::Object(config.into_iter().cloned().collect()),
+            node.span,
+        );
         Some((kind, taken, config))
     }
 
@@ -296,7 +356,10 @@ impl Decoder {
         let mut builders: Vec<Builder> = Vec::new();
         for (i, item) in self.array(node, path).iter().enumerate() {
             let path = path.index(i);
-            let Some((kind, taken, config)) = self.component(item, &path, "a builder", &["name"]) else { continue };
+            let Some((kind, taken, config)) = self.component(item, &path, "a builder", &["name"])
+            else {
+                continue;
+            };
             let name = match taken.iter().find(|e| e.key == "name") {
                 Some(e) => match self.string(&e.value, &path.key("name")) {
                     Some(name) => name,
@@ -309,18 +372,34 @@ impl Decoder {
                 let d = Diagnostic::error(format!("a build named {:?} already exists", name.value))
                     .at(&self.source, name.span)
                     .with_path(&path)
-                    .note(format!("first defined at {}:{line}:{col} ({})", self.source.name(), first.path))
+                    .note(format!(
+                        "first defined at {}:{line}:{col} ({})",
+                        self.source.name(),
+                        first.path
+                    ))
                     .hint("give each builder a distinct \"name\"; it defaults to the type");
                 self.diagnostics.push(d);
                 continue;
             }
-            builders.push(Builder { name, kind, config, path });
+            builders.push(Builder {
+                name,
+                kind,
+                config,
+                path,
+            });
         }
         builders
     }
 
     fn provisioner(&mut self, node: &Node, path: &KeyPath) -> Option<Provisioner> {
-        const CONTROL: &[&str] = &["only", "except", "override", "pause_before", "max_retries", "timeout"];
+        const CONTROL: &[&str] = &[
+            "only",
+            "except",
+            "override",
+            "pause_before",
+            "max_retries",
+            "timeout",
+        ];
         let (kind, taken, config) = self.component(node, path, "a provisioner", CONTROL)?;
         let mut p = Provisioner {
             kind,
@@ -344,7 +423,10 @@ impl Decoder {
                 "override" => {
                     if let Some(entries) = self.expect_object(&e.value, &key_path, "override") {
                         for o in entries {
-                            if self.expect_object(&o.value, &key_path.key(&o.key), "an override").is_some() {
+                            if self
+                                .expect_object(&o.value, &key_path.key(&o.key), "an override")
+                                .is_some()
+                            {
                                 p.overrides.push(Override {
                                     build: Spanned::new(o.key.clone(), o.key_span),
                                     config: o.value.clone(),
@@ -363,7 +445,14 @@ impl Decoder {
         // Packer decodes weakly: "3" and 3 are both accepted.
         let parsed = node.scalar_text().and_then(|t| t.parse::<u32>().ok());
         parsed.unwrap_or_else(|| {
-            self.error(format!("expected a non-negative integer, found {}", node.kind_name()), node.span, path);
+            self.error(
+                format!(
+                    "expected a non-negative integer, found {}",
+                    node.kind_name()
+                ),
+                node.span,
+                path,
+            );
             0
         })
     }
@@ -379,7 +468,11 @@ impl Decoder {
                     .filter_map(|(j, step)| {
                         let step_path = chain_path.index(j);
                         if matches!(step.value, Value::Array(_)) {
-                            self.error("a post-processor sequence cannot be nested in a sequence", step.span, &step_path);
+                            self.error(
+                                "a post-processor sequence cannot be nested in a sequence",
+                                step.span,
+                                &step_path,
+                            );
                             return None;
                         }
                         self.post_processor(step, &step_path)
@@ -387,7 +480,10 @@ impl Decoder {
                     .collect(),
                 _ => self.post_processor(item, &chain_path).into_iter().collect(),
             };
-            chains.push(Chain { steps, path: chain_path });
+            chains.push(Chain {
+                steps,
+                path: chain_path,
+            });
         }
         chains
     }
@@ -426,7 +522,11 @@ impl Decoder {
                     Value::Bool(b) => pp.keep_input_artifact = Some(b),
                     _ => {
                         let found = e.value.kind_name();
-                        self.error(format!("expected true or false, found {found}"), e.value.span, &key_path);
+                        self.error(
+                            format!("expected true or false, found {found}"),
+                            e.value.span,
+                            &key_path,
+                        );
                     }
                 },
                 _ => {}

@@ -59,7 +59,10 @@ impl Node {
     }
 
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries()?.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.entries()?
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.value)
     }
 
     /// The text of a scalar as Packer's weak decoding would give it: strings as they are,
@@ -82,9 +85,12 @@ impl Node {
             Value::Number(n) => J::Number(n.clone()),
             Value::String(s) => J::String(s.clone()),
             Value::Array(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Object(entries) => {
-                J::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect())
-            }
+            Value::Object(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.to_json()))
+                    .collect(),
+            ),
         }
     }
 }

@@ -12,7 +12,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Self {
-        Span { start, end: end.max(start) }
+        Span {
+            start,
+            end: end.max(start),
+        }
     }
 }
 
@@ -50,7 +53,12 @@ impl Format {
 
     /// Guesses the format of text read from stdin: JSON templates start with `{`.
     pub fn sniff(text: &str) -> Format {
-        match text.trim_start_matches('\u{feff}').trim_start().chars().next() {
+        match text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .chars()
+            .next()
+        {
             Some('{') => Format::Json,
             _ => Format::Yaml,
         }
@@ -73,7 +81,13 @@ impl SourceFile {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        Arc::new(SourceFile { name: name.into(), dir, text, format, line_starts })
+        Arc::new(SourceFile {
+            name: name.into(),
+            dir,
+            text,
+            format,
+            line_starts,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -97,7 +111,10 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self.text.get(start..offset).map_or(0, |s| s.chars().count());
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count());
         (line + 1, col + 1)
     }
 
@@ -107,7 +124,9 @@ impl SourceFile {
             return self.text.len();
         };
         let rest = &self.text[start..];
-        rest.char_indices().nth(col0).map_or(self.text.len(), |(i, _)| start + i)
+        rest.char_indices()
+            .nth(col0)
+            .map_or(self.text.len(), |(i, _)| start + i)
     }
 }
 

@@ -23,22 +23,37 @@ impl VarFile {
     pub fn from_node(source: &Arc<SourceFile>, root: &Node) -> Result<VarFile, Diagnostics> {
         let mut diagnostics = Diagnostics::new();
         let Some(entries) = root.entries() else {
-            return Err(Diagnostic::error(format!("a variable file must be an object of names to values, found {}", root.kind_name()))
-                .at(source, root.span)
-                .into());
+            return Err(Diagnostic::error(format!(
+                "a variable file must be an object of names to values, found {}",
+                root.kind_name()
+            ))
+            .at(source, root.span)
+            .into());
         };
         let mut values = Vec::new();
         for e in entries {
             match e.value.scalar_text() {
-                Some(text) => values.push((Spanned::new(e.key.clone(), e.key_span), Spanned::new(text, e.value.span))),
+                Some(text) => values.push((
+                    Spanned::new(e.key.clone(), e.key_span),
+                    Spanned::new(text, e.value.span),
+                )),
                 None => diagnostics.push(
-                    Diagnostic::error(format!("variable {:?} must be a string, number or boolean, found {}", e.key, e.value.kind_name()))
-                        .at(source, e.value.span)
-                        .with_path(&KeyPath::root().key(&e.key)),
+                    Diagnostic::error(format!(
+                        "variable {:?} must be a string, number or boolean, found {}",
+                        e.key,
+                        e.value.kind_name()
+                    ))
+                    .at(source, e.value.span)
+                    .with_path(&KeyPath::root().key(&e.key)),
                 ),
             }
         }
-        diagnostics.into_result(VarFile { source: Arc::clone(source), values }).map(|(v, _)| v)
+        diagnostics
+            .into_result(VarFile {
+                source: Arc::clone(source),
+                values,
+            })
+            .map(|(v, _)| v)
     }
 }
 
@@ -59,8 +74,12 @@ pub struct VariableInputs {
 
 impl VariableInputs {
     /// Picks `PKR_VAR_*` out of an environment.
-    pub fn environment_from(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
-        vars.into_iter().filter_map(|(k, v)| k.strip_prefix("PKR_VAR_").map(|name| (name.to_owned(), v))).collect()
+    pub fn environment_from(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Vec<(String, String)> {
+        vars.into_iter()
+            .filter_map(|(k, v)| k.strip_prefix("PKR_VAR_").map(|name| (name.to_owned(), v)))
+            .collect()
     }
 }
 
@@ -87,7 +106,11 @@ impl Variables {
 
     /// Resolves every variable; errors (undeclared `-var`, unset required variables, bad
     /// defaults) are all reported together.
-    pub fn resolve(template: &Template, inputs: &VariableInputs, globals: &Globals) -> (Variables, Diagnostics) {
+    pub fn resolve(
+        template: &Template,
+        inputs: &VariableInputs,
+        globals: &Globals,
+    ) -> (Variables, Diagnostics) {
         let mut diagnostics = Diagnostics::new();
         let declared = |name: &str| template.variables.iter().any(|v| v.name == name);
         let names = || template.variables.iter().map(|v| v.name.as_str());
@@ -103,7 +126,9 @@ impl Variables {
                     if declared(name) {
                         provided.insert(name.clone(), value.clone());
                     } else {
-                        let mut d = Diagnostic::error(format!("-var {name}: the template declares no variable {name:?}"));
+                        let mut d = Diagnostic::error(format!(
+                            "-var {name}: the template declares no variable {name:?}"
+                        ));
                         d = match crate::suggest::closest(name, names()) {
                             Some(similar) => d.hint(format!("did you mean {similar:?}?")),
                             None => d.hint(declared_list(template)),
@@ -126,7 +151,13 @@ impl Variables {
                 }
             }
         }
-        let mut resolver = Resolver { template, provided, state: BTreeMap::new(), globals, diagnostics: Diagnostics::new() };
+        let mut resolver = Resolver {
+            template,
+            provided,
+            state: BTreeMap::new(),
+            globals,
+            diagnostics: Diagnostics::new(),
+        };
         let mut missing = Vec::new();
         for variable in &template.variables {
             if variable.default.is_none() && !resolver.provided.contains_key(&variable.name) {
@@ -140,9 +171,18 @@ impl Variables {
             let list: Vec<&str> = missing.iter().map(|v| v.name.as_str()).collect();
             let first = missing[0];
             diagnostics.push(
-                Diagnostic::error(format!("required variable{} not set: {}", if list.len() == 1 { "" } else { "s" }, list.join(", ")))
-                    .at(&template.source, first.name_span)
-                    .hint(format!("set {} with -var {}=VALUE, a -var-file, or PKR_VAR_{} in the environment", if list.len() == 1 { "it" } else { "each" }, first.name, first.name)),
+                Diagnostic::error(format!(
+                    "required variable{} not set: {}",
+                    if list.len() == 1 { "" } else { "s" },
+                    list.join(", ")
+                ))
+                .at(&template.source, first.name_span)
+                .hint(format!(
+                    "set {} with -var {}=VALUE, a -var-file, or PKR_VAR_{} in the environment",
+                    if list.len() == 1 { "it" } else { "each" },
+                    first.name,
+                    first.name
+                )),
             );
         }
         let values: BTreeMap<String, String> = resolver
@@ -155,8 +195,16 @@ impl Variables {
             .collect();
         let mut sensitive: Vec<String> = Vec::new();
         for name in &template.sensitive_variables {
-            let default = template.variables.iter().find(|v| v.name == name.value).and_then(|v| v.default.as_ref());
-            for value in values.get(&name.value).into_iter().chain(default.map(|d| &d.value)) {
+            let default = template
+                .variables
+                .iter()
+                .find(|v| v.name == name.value)
+                .and_then(|v| v.default.as_ref());
+            for value in values
+                .get(&name.value)
+                .into_iter()
+                .chain(default.map(|d| &d.value))
+            {
                 if !value.is_empty() && !sensitive.contains(value) {
                     sensitive.push(value.clone());
                 }
@@ -177,7 +225,10 @@ fn declared_list(template: &Template) -> String {
 
 impl UserVariables for Variables {
     fn user(&mut self, name: &str) -> Result<String, String> {
-        self.values.get(name).cloned().ok_or_else(|| format!("user variable {name:?} is not declared in \"variables\""))
+        self.values
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("user variable {name:?} is not declared in \"variables\""))
     }
 }
 
@@ -199,18 +250,25 @@ impl Resolver<'_> {
     fn resolve(&mut self, name: &str) -> Result<String, String> {
         match self.state.get(name) {
             Some(State::Done(v)) => return Ok(v.clone()),
-            Some(State::InProgress) => return Err(format!("variable {name:?} refers to itself through other variables")),
+            Some(State::InProgress) => {
+                return Err(format!(
+                    "variable {name:?} refers to itself through other variables"
+                ));
+            }
             Some(State::Failed) => return Err(format!("variable {name:?} could not be resolved")),
             None => {}
         }
         if let Some(value) = self.provided.get(name) {
-            self.state.insert(name.to_owned(), State::Done(value.clone()));
+            self.state
+                .insert(name.to_owned(), State::Done(value.clone()));
             return Ok(value.clone());
         }
         let template = self.template;
         let Some(variable) = template.variables.iter().find(|v| v.name == name) else {
             let mut message = format!("user variable {name:?} is not declared in \"variables\"");
-            if let Some(similar) = crate::suggest::closest(name, template.variables.iter().map(|v| v.name.as_str())) {
+            if let Some(similar) =
+                crate::suggest::closest(name, template.variables.iter().map(|v| v.name.as_str()))
+            {
                 message.push_str(&format!("; did you mean {similar:?}?"));
             }
             return Err(message);
@@ -220,10 +278,14 @@ impl Resolver<'_> {
         };
         self.state.insert(name.to_owned(), State::InProgress);
         let globals = self.globals;
-        let rendered = interpolate::render(&default.value, &mut Context::new(globals, self, Phase::Variables));
+        let rendered = interpolate::render(
+            &default.value,
+            &mut Context::new(globals, self, Phase::Variables),
+        );
         match rendered {
             Ok(value) => {
-                self.state.insert(name.to_owned(), State::Done(value.clone()));
+                self.state
+                    .insert(name.to_owned(), State::Done(value.clone()));
                 Ok(value)
             }
             Err(e) => {

@@ -21,7 +21,14 @@ pub fn run(env: &Env, args: &ConsoleArgs) -> Result<(), CliError> {
             env.ui.diagnostics(&warnings);
             (globals, variables)
         }
-        None => (Globals::capture(std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()), Variables::default()),
+        None => (
+            Globals::capture(
+                std::env::current_dir()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            Variables::default(),
+        ),
     };
     let interactive = std::io::stdin().is_terminal();
     let mut failed = false;
@@ -51,7 +58,10 @@ pub fn run(env: &Env, args: &ConsoleArgs) -> Result<(), CliError> {
         }
     }
     if failed && !interactive {
-        return Err(CliError { kind: crate::error::ErrorKind::Template, diagnostics: Default::default() });
+        return Err(CliError {
+            kind: crate::error::ErrorKind::Template,
+            diagnostics: Default::default(),
+        });
     }
     Ok(())
 }

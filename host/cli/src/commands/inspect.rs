@@ -19,14 +19,22 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<(), CliError> {
         Format::Json => "JSON",
         Format::Yaml => "YAML",
     };
-    ui.say(&format!("kiln inspect: {format} template {}", template.source.name()));
+    ui.say(&format!(
+        "kiln inspect: {format} template {}",
+        template.source.name()
+    ));
     if let Some(description) = &template.description {
         ui.say("Description:\n");
         ui.say(&format!("{description}\n"));
     }
     let sensitive = |name: &str| template.sensitive_variables.iter().any(|s| s.value == name);
 
-    let required: Vec<&str> = template.variables.iter().filter(|v| v.is_required()).map(|v| v.name.as_str()).collect();
+    let required: Vec<&str> = template
+        .variables
+        .iter()
+        .filter(|v| v.is_required())
+        .map(|v| v.name.as_str())
+        .collect();
     if !required.is_empty() {
         ui.say("Required variables:\n");
         for name in &required {
@@ -38,7 +46,18 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<(), CliError> {
     let optional: Vec<(&str, &str)> = template
         .variables
         .iter()
-        .filter_map(|v| v.default.as_ref().map(|d| (v.name.as_str(), if sensitive(&v.name) { REDACTED } else { d.value.as_str() })))
+        .filter_map(|v| {
+            v.default.as_ref().map(|d| {
+                (
+                    v.name.as_str(),
+                    if sensitive(&v.name) {
+                        REDACTED
+                    } else {
+                        d.value.as_str()
+                    },
+                )
+            })
+        })
         .collect();
     ui.say("Optional variables and their defaults:\n");
     if optional.is_empty() {
@@ -55,7 +74,12 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<(), CliError> {
     if template.builders.is_empty() {
         ui.say("  <No builders>");
     }
-    let width = template.builders.iter().map(|b| b.name.value.len()).max().unwrap_or(0);
+    let width = template
+        .builders
+        .iter()
+        .map(|b| b.name.value.len())
+        .max()
+        .unwrap_or(0);
     for b in &template.builders {
         ui.machine("", "template-builder", &[&b.name.value, &b.kind.value]);
         ui.say(&format!("  {:width$} ({})", b.name.value, b.kind.value));
@@ -68,7 +92,11 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<(), CliError> {
     }
     for p in &template.provisioners {
         ui.machine("", "template-provisioner", &[&p.kind.value]);
-        ui.say(&format!("  {}{}", p.kind.value, filters(&p.only, &p.except)));
+        ui.say(&format!(
+            "  {}{}",
+            p.kind.value,
+            filters(&p.only, &p.except)
+        ));
     }
     if let Some(p) = &template.error_cleanup_provisioner {
         ui.machine("", "template-error-cleanup-provisioner", &[&p.kind.value]);
@@ -90,7 +118,15 @@ fn post_processors(env: &Env, template: &Template) {
         let number = (i + 1).to_string();
         let steps: Vec<String> = chain.steps.iter().map(describe).collect();
         for pp in &chain.steps {
-            ui.machine("", "template-post-processor", &[&number, &pp.kind.value, pp.name.as_ref().map_or("", |n| n.value.as_str())]);
+            ui.machine(
+                "",
+                "template-post-processor",
+                &[
+                    &number,
+                    &pp.kind.value,
+                    pp.name.as_ref().map_or("", |n| n.value.as_str()),
+                ],
+            );
         }
         ui.say(&format!("  {number}: {}", steps.join(" -> ")));
     }
@@ -104,8 +140,16 @@ fn describe(pp: &PostProcessor) -> String {
     format!("{name}{}", filters(&pp.only, &pp.except))
 }
 
-fn filters(only: &[kiln_template::source::Spanned<String>], except: &[kiln_template::source::Spanned<String>]) -> String {
-    let list = |l: &[kiln_template::source::Spanned<String>]| l.iter().map(|s| s.value.as_str()).collect::<Vec<_>>().join(", ");
+fn filters(
+    only: &[kiln_template::source::Spanned<String>],
+    except: &[kiln_template::source::Spanned<String>],
+) -> String {
+    let list = |l: &[kiln_template::source::Spanned<String>]| {
+        l.iter()
+            .map(|s| s.value.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match (only.is_empty(), except.is_empty()) {
         (true, true) => String::new(),
         (false, true) => format!(" [only: {}]", list(only)),

@@ -22,12 +22,20 @@ pub struct Env {
 }
 
 /// Loads, resolves and plans: the full check `validate` and `build` share. Warnings are printed.
-pub fn plan(env: &Env, template: &TemplateArgs, selection: &SelectionArgs) -> Result<Plan, CliError> {
+pub fn plan(
+    env: &Env,
+    template: &TemplateArgs,
+    selection: &SelectionArgs,
+) -> Result<Plan, CliError> {
     let (template, mut warnings) = load_template(&template.template)?;
     let globals = globals_for(&template);
-    let (variables, found) = resolve_variables(&template, &env.var_args, &globals).inspect_err(|_| env.ui.diagnostics(&warnings))?;
+    let (variables, found) = resolve_variables(&template, &env.var_args, &globals)
+        .inspect_err(|_| env.ui.diagnostics(&warnings))?;
     warnings.extend(found);
-    let selection = Selection { only: selection.only.clone(), except: selection.except.clone() };
+    let selection = Selection {
+        only: selection.only.clone(),
+        except: selection.except.clone(),
+    };
     match Plan::new(&template, &variables, &globals, &selection) {
         Ok((plan, found)) => {
             warnings.extend(found);

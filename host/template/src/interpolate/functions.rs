@@ -44,7 +44,9 @@ pub(super) fn call(name: &str, args: Vec<Val>, ctx: &mut Context<'_>) -> Result<
             match (&ctx.build, name) {
                 (Some((n, _)), "build_name") => text(n.clone()),
                 (Some((_, t)), _) => text(t.clone()),
-                (None, _) => Err(format!("{name} is only available inside a builder, provisioner or post-processor")),
+                (None, _) => Err(format!(
+                    "{name} is only available inside a builder, provisioner or post-processor"
+                )),
             }
         }
         "build" => {
@@ -57,7 +59,10 @@ pub(super) fn call(name: &str, args: Vec<Val>, ctx: &mut Context<'_>) -> Result<
         }
         "isotime" => {
             let layout = args.optional_string()?;
-            text(go_time::format(&ctx.globals.now, layout.as_deref().unwrap_or("2006-01-02T15:04:05Z07:00")))
+            text(go_time::format(
+                &ctx.globals.now,
+                layout.as_deref().unwrap_or("2006-01-02T15:04:05Z07:00"),
+            ))
         }
         "strftime" => {
             let [format] = args.strings::<1>()?;
@@ -104,7 +109,9 @@ pub(super) fn call(name: &str, args: Vec<Val>, ctx: &mut Context<'_>) -> Result<
                 .ok_or_else(|| format!("split: index {index} out of range: {s:?} has {} parts separated by {sep:?}", parts.len()))
         }
         "replace" => match args.args.as_slice() {
-            [Val::Str(old), Val::Str(new), Val::Int(n), Val::Str(s)] => text(replace_n(s, old, new, *n)),
+            [Val::Str(old), Val::Str(new), Val::Int(n), Val::Str(s)] => {
+                text(replace_n(s, old, new, *n))
+            }
             _ => Err(args.usage("OLD NEW COUNT STRING (COUNT -1 replaces all)")),
         },
         "replace_all" => match args.args.as_slice() {
@@ -137,11 +144,19 @@ impl Args<'_> {
     }
 
     fn none(&self) -> Result<(), String> {
-        if self.args.is_empty() { Ok(()) } else { Err(format!("{} takes no arguments", self.name)) }
+        if self.args.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} takes no arguments", self.name))
+        }
     }
 
     fn strings<const N: usize>(self) -> Result<[String; N], String> {
-        let usage = format!("{} takes {N} string argument{}", self.name, if N == 1 { "" } else { "s" });
+        let usage = format!(
+            "{} takes {N} string argument{}",
+            self.name,
+            if N == 1 { "" } else { "s" }
+        );
         if self.args.len() != N {
             return Err(format!("{usage}; got {}", self.args.len()));
         }
@@ -176,7 +191,16 @@ fn replace_n(s: &str, old: &str, new: &str, n: i64) -> String {
 /// Lower-case, and every character outside `[a-z0-9-]` replaced by `-` (Packer's documented
 /// behaviour: `mybuild-{{isotime | clean_resource_name}}` gives `mybuild-2017-10-18t02-06-30z`).
 fn clean_resource_name(s: &str) -> String {
-    s.to_lowercase().chars().map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' }).collect()
+    s.to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 fn strftime(now: &chrono::DateTime<chrono::Utc>, format: &str) -> Result<String, String> {

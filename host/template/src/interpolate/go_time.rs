@@ -4,10 +4,28 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
-const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// Formats `t` with a Go layout string, as Go's `time.Time.Format` does for a UTC time.
 pub fn format(t: &DateTime<Utc>, layout: &str) -> String {
@@ -59,7 +77,10 @@ enum Token {
     /// `Z07:00` and friends: `Z` for UTC.
     IsoZone,
     /// `.000` (fixed width) or `.999` (trailing zeros trimmed), with the separator.
-    Fraction { digits: usize, trim: bool },
+    Fraction {
+        digits: usize,
+        trim: bool,
+    },
 }
 
 /// The layout token at the start of `s` and its length in bytes, as Go's `nextStdChunk` finds it.
@@ -118,7 +139,13 @@ fn chunk(s: &str) -> (Option<Token>, usize) {
             let run = bytes[1..].iter().take_while(|&&b| b == digit).count();
             let after = bytes.get(1 + run);
             if !after.is_some_and(u8::is_ascii_digit) {
-                return (Some(Fraction { digits: run, trim: digit == b'9' }), 1 + run);
+                return (
+                    Some(Fraction {
+                        digits: run,
+                        trim: digit == b'9',
+                    }),
+                    1 + run,
+                );
             }
         }
         _ => {}

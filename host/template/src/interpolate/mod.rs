@@ -44,7 +44,10 @@ pub struct InterpolateError {
 
 impl InterpolateError {
     pub(crate) fn at(offset: usize, message: impl Into<String>) -> Self {
-        InterpolateError { offset, message: message.into() }
+        InterpolateError {
+            offset,
+            message: message.into(),
+        }
     }
 }
 
@@ -64,7 +67,9 @@ impl Globals {
         Globals {
             now: Utc::now(),
             template_dir,
-            pwd: std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+            pwd: std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             env: std::env::vars().collect(),
         }
     }
@@ -97,7 +102,9 @@ pub trait UserVariables {
 
 impl UserVariables for BTreeMap<String, String> {
     fn user(&mut self, name: &str) -> Result<String, String> {
-        self.get(name).cloned().ok_or_else(|| format!("user variable {name:?} is not declared in \"variables\""))
+        self.get(name)
+            .cloned()
+            .ok_or_else(|| format!("user variable {name:?} is not declared in \"variables\""))
     }
 }
 
@@ -130,7 +137,13 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     pub fn new(globals: &'a Globals, users: &'a mut dyn UserVariables, phase: Phase) -> Self {
-        Context { globals, users, phase, build: None, data: None }
+        Context {
+            globals,
+            users,
+            phase,
+            build: None,
+            data: None,
+        }
     }
 
     pub fn with_build(mut self, name: &str, kind: &str) -> Self {
@@ -169,7 +182,11 @@ struct Output {
 
 impl Output {
     fn text(&mut self, s: &str) {
-        let s = if std::mem::take(&mut self.trim_next) { s.trim_start() } else { s };
+        let s = if std::mem::take(&mut self.trim_next) {
+            s.trim_start()
+        } else {
+            s
+        };
         self.text.push_str(s);
     }
 
@@ -191,19 +208,30 @@ impl Output {
     }
 }
 
-fn render_nodes(nodes: &[Node], ctx: &mut Context<'_>, out: &mut Output) -> Result<(), InterpolateError> {
+fn render_nodes(
+    nodes: &[Node],
+    ctx: &mut Context<'_>,
+    out: &mut Output,
+) -> Result<(), InterpolateError> {
     for node in nodes {
         match node {
             Node::Text(t) => out.text(t),
             Node::Action(action) => match &action.body {
                 Body::Comment => out.evaluated(action, ""),
-                Body::Pipeline(p) if ctx.data.is_none() && p.needs_build_data() => out.verbatim(action),
+                Body::Pipeline(p) if ctx.data.is_none() && p.needs_build_data() => {
+                    out.verbatim(action)
+                }
                 Body::Pipeline(p) => {
                     let value = eval_pipeline(p, ctx, action)?;
                     out.evaluated(action, &value.to_text());
                 }
                 Body::Opaque if ctx.data.is_none() => out.verbatim(action),
-                _ => return Err(InterpolateError::at(action.offset, format!("{} is not supported here", action.raw))),
+                _ => {
+                    return Err(InterpolateError::at(
+                        action.offset,
+                        format!("{} is not supported here", action.raw),
+                    ));
+                }
             },
             Node::Block(block) => render_block(block, ctx, out)?,
         }
@@ -211,8 +239,14 @@ fn render_nodes(nodes: &[Node], ctx: &mut Context<'_>, out: &mut Output) -> Resu
     Ok(())
 }
 
-fn render_block(block: &Block, ctx: &mut Context<'_>, out: &mut Output) -> Result<(), InterpolateError> {
-    let Body::Open(_, condition) = &block.open.body else { return Ok(()) };
+fn render_block(
+    block: &Block,
+    ctx: &mut Context<'_>,
+    out: &mut Output,
+) -> Result<(), InterpolateError> {
+    let Body::Open(_, condition) = &block.open.body else {
+        return Ok(());
+    };
     if ctx.data.is_none() {
         // Kept for the build-time renderer, with what can be rendered now rendered inside.
         out.verbatim(&block.open);
@@ -225,21 +259,21 @@ fn render_block(block: &Block, ctx: &mut Context<'_>, out: &mut Output) -> Resul
         return Ok(());
     }
     if block.keyword != "if" {
-        return Err(InterpolateError::at(block.open.offset, format!("{{{{{} ...}}}} is not supported by kiln", block.keyword)));
+        return Err(InterpolateError::at(
+            block.open.offset,
+            format!("{{{{{} ...}}}} is not supported by kiln", block.keyword),
+        ));
     }
     let truthy = eval_pipeline(condition, ctx, &block.open)?.is_truthy();
     out.evaluated(&block.open, "");
     if truthy {
         render_nodes(&block.body, ctx, out)?;
     }
-    match &block.otherwise {
-        Some((otherwise, body)) => {
-            out.evaluated(otherwise, "");
-            if !truthy {
-                render_nodes(body, ctx, out)?;
-            }
+    if let Some((otherwise, body)) = &block.otherwise {
+        out.evaluated(otherwise, "");
+        if !truthy {
+            render_nodes(body, ctx, out)?;
         }
-        None => {}
     }
     out.evaluated(&block.end, "");
     Ok(())
@@ -283,7 +317,11 @@ impl Val {
     }
 }
 
-fn eval_pipeline(p: &Pipeline, ctx: &mut Context<'_>, action: &Action) -> Result<Val, InterpolateError> {
+fn eval_pipeline(
+    p: &Pipeline,
+    ctx: &mut Context<'_>,
+    action: &Action,
+) -> Result<Val, InterpolateError> {
     let mut piped: Option<Val> = None;
     for command in &p.commands {
         piped = Some(eval_command(command, piped, ctx, action)?);
@@ -291,9 +329,16 @@ fn eval_pipeline(p: &Pipeline, ctx: &mut Context<'_>, action: &Action) -> Result
     Ok(piped.unwrap_or(Val::Nil))
 }
 
-fn eval_command(command: &[Operand], piped: Option<Val>, ctx: &mut Context<'_>, action: &Action) -> Result<Val, InterpolateError> {
+fn eval_command(
+    command: &[Operand],
+    piped: Option<Val>,
+    ctx: &mut Context<'_>,
+    action: &Action,
+) -> Result<Val, InterpolateError> {
     let err = |m: String| InterpolateError::at(action.offset, format!("in {}: {m}", action.raw));
-    let Some((first, rest)) = command.split_first() else { return Ok(Val::Nil) };
+    let Some((first, rest)) = command.split_first() else {
+        return Ok(Val::Nil);
+    };
     if let Operand::Function(name) = first {
         let mut args = Vec::with_capacity(rest.len() + 1);
         for operand in rest {
@@ -308,19 +353,33 @@ fn eval_command(command: &[Operand], piped: Option<Val>, ctx: &mut Context<'_>, 
     eval_operand(first, ctx, action)
 }
 
-fn eval_operand(operand: &Operand, ctx: &mut Context<'_>, action: &Action) -> Result<Val, InterpolateError> {
+fn eval_operand(
+    operand: &Operand,
+    ctx: &mut Context<'_>,
+    action: &Action,
+) -> Result<Val, InterpolateError> {
     match operand {
         Operand::Str(s) => Ok(Val::Str(s.clone())),
         Operand::Int(n) => Ok(Val::Int(*n)),
         Operand::Bool(b) => Ok(Val::Bool(*b)),
         Operand::Nil => Ok(Val::Nil),
-        Operand::Function(name) => eval_command(&[Operand::Function(name.clone())], None, ctx, action),
+        Operand::Function(name) => {
+            eval_command(&[Operand::Function(name.clone())], None, ctx, action)
+        }
         Operand::Sub(p) => eval_pipeline(p, ctx, action),
         Operand::Field(parts) => {
             let name = parts.join(".");
-            build_field(&name, ctx).map(Val::Str).map_err(|m| InterpolateError::at(action.offset, format!("in {}: {m}", action.raw)))
+            build_field(&name, ctx)
+                .map(Val::Str)
+                .map_err(|m| InterpolateError::at(action.offset, format!("in {}: {m}", action.raw)))
         }
-        Operand::Variable(v) => Err(InterpolateError::at(action.offset, format!("in {}: template variables ({v}) are not supported", action.raw))),
+        Operand::Variable(v) => Err(InterpolateError::at(
+            action.offset,
+            format!(
+                "in {}: template variables ({v}) are not supported",
+                action.raw
+            ),
+        )),
     }
 }
 
@@ -335,7 +394,14 @@ pub(crate) fn build_field(name: &str, ctx: &Context<'_>) -> Result<String, Strin
         if names.is_empty() {
             format!("no build variable .{name} here; this option takes no build variables")
         } else {
-            format!("no build variable .{name} here; available: {}", names.iter().map(|n| format!(".{n}")).collect::<Vec<_>>().join(", "))
+            format!(
+                "no build variable .{name} here; available: {}",
+                names
+                    .iter()
+                    .map(|n| format!(".{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     })
 }

@@ -12,7 +12,7 @@ pub(crate) enum Node {
     Action(Action),
     /// `{{if p}} ... {{else}} ... {{end}}` and the other block keywords (`range`, `with`), which
     /// only build-time renderers evaluate.
-    Block(Block),
+    Block(Box<Block>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -90,7 +90,10 @@ enum Flat {
     Action(Action),
 }
 
-fn nest(iter: &mut std::iter::Peekable<std::vec::IntoIter<Flat>>, open: Option<&Action>) -> Result<Vec<Node>, InterpolateError> {
+fn nest(
+    iter: &mut std::iter::Peekable<std::vec::IntoIter<Flat>>,
+    open: Option<&Action>,
+) -> Result<Vec<Node>, InterpolateError> {
     let mut nodes = Vec::new();
     while let Some(item) = iter.next() {
         match item {
@@ -100,7 +103,13 @@ fn nest(iter: &mut std::iter::Peekable<std::vec::IntoIter<Flat>>, open: Option<&
                     let keyword = keyword.clone();
                     let body = nest(iter, Some(&action))?;
                     let (otherwise, end) = finish_block(iter, &action)?;
-                    nodes.push(Node::Block(Block { keyword, open: action, body, otherwise, end }));
+                    nodes.push(Node::Block(Box::new(Block {
+                        keyword,
+                        open: action,
+                        body,
+                        otherwise,
+                        end,
+                    })));
                 }
                 Body::Else | Body::End if open.is_some() => {
                     // Hand the closing action back to the caller.
@@ -110,22 +119,36 @@ fn nest(iter: &mut std::iter::Peekable<std::vec::IntoIter<Flat>>, open: Option<&
                     return Ok(nodes);
                 }
                 Body::Else | Body::End => {
-                    return Err(InterpolateError::at(action.offset, format!("unexpected {} without a matching if", action.raw)));
+                    return Err(InterpolateError::at(
+                        action.offset,
+                        format!("unexpected {} without a matching if", action.raw),
+                    ));
                 }
                 _ => nodes.push(Node::Action(action)),
             },
         }
     }
     match open {
-        Some(action) => Err(InterpolateError::at(action.offset, format!("{} has no matching {{{{end}}}}", action.raw))),
+        Some(action) => Err(InterpolateError::at(
+            action.offset,
+            format!("{} has no matching {{{{end}}}}", action.raw),
+        )),
         None => Ok(nodes),
     }
 }
 
 type Otherwise = Option<(Action, Vec<Node>)>;
 
-fn finish_block(iter: &mut std::iter::Peekable<std::vec::IntoIter<Flat>>, open: &Action) -> Result<(Otherwise, Action), InterpolateError> {
-    let unclosed = || InterpolateError::at(open.offset, format!("{} has no matching {{{{end}}}}", open.raw));
+fn finish_block(
+    iter: &mut std::iter::Peekable<std::vec::IntoIter<Flat>>,
+    open: &Action,
+) -> Result<(Otherwise, Action), InterpolateError> {
+    let unclosed = || {
+        InterpolateError::at(
+            open.offset,
+            format!("{} has no matching {{{{end}}}}", open.raw),
+        )
+    };
     match iter.next() {
         Some(Flat::Action(a)) if a.body == Body::End => Ok((None, a)),
         Some(Flat::Action(a)) if a.body == Body::Else => {
@@ -166,11 +189,19 @@ fn lex_action(text: &str, start: usize) -> Result<Action, InterpolateError> {
     let trimmed = text[cursor..].trim_start();
     if trimmed.starts_with("/*") {
         let comment_at = text.len() - trimmed.len();
-        let close = text[comment_at..].find("*/").ok_or_else(|| InterpolateError::at(start, "unclosed comment"))?;
+        let close = text[comment_at..]
+            .find("*/")
+            .ok_or_else(|| InterpolateError::at(start, "unclosed comment"))?;
         let after_comment = comment_at + close + 2;
         let (end, trim_right) = close_delimiter(text, after_comment)
             .ok_or_else(|| InterpolateError::at(start, "comment must end with */}}"))?;
-        return Ok(Action { raw: text[start..end].to_owned(), offset: start, trim_left, trim_right, body: Body::Comment });
+        return Ok(Action {
+            raw: text[start..end].to_owned(),
+            offset: start,
+            trim_left,
+            trim_right,
+            body: Body::Comment,
+        });
     }
     let mut tokens = Vec::new();
     let (end, trim_right) = loop {
@@ -190,8 +221,15 @@ fn lex_action(text: &str, start: usize) -> Result<Action, InterpolateError> {
         cursor += len;
     };
     let raw = text[start..end].to_owned();
-    let body = parse_body(tokens).map_err(|m| InterpolateError::at(start, format!("in {raw}: {m}")))?;
-    Ok(Action { raw, offset: start, trim_left, trim_right, body })
+    let body =
+        parse_body(tokens).map_err(|m| InterpolateError::at(start, format!("in {raw}: {m}")))?;
+    Ok(Action {
+        raw,
+        offset: start,
+        trim_left,
+        trim_right,
+        body,
+    })
 }
 
 /// If the action closes at `at` (after optional whitespace), the end offset and whether it trims.
@@ -226,7 +264,12 @@ enum Token {
 
 fn lex_token(s: &str) -> Result<(Token, usize), String> {
     let bytes = s.as_bytes();
-    let word_len = |from: usize| s[from..].bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+    let word_len = |from: usize| {
+        s[from..]
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count()
+    };
     match bytes[0] {
         b'|' => Ok((Token::Pipe, 1)),
         b'(' => Ok((Token::Open, 1)),
@@ -257,14 +300,19 @@ fn lex_token(s: &str) -> Result<(Token, usize), String> {
         }
         b'-' | b'0'..=b'9' => {
             let n = 1 + s[1..].bytes().take_while(u8::is_ascii_digit).count();
-            let number = s[..n].parse::<i64>().map_err(|_| format!("bad number {:?}", &s[..n]))?;
+            let number = s[..n]
+                .parse::<i64>()
+                .map_err(|_| format!("bad number {:?}", &s[..n]))?;
             Ok((Token::Int(number), n))
         }
         b if b.is_ascii_alphabetic() || b == b'_' => {
             let n = word_len(0);
             Ok((Token::Ident(s[..n].to_owned()), n))
         }
-        _ => Err(format!("unexpected character {:?}", s.chars().next().unwrap_or(' '))),
+        _ => Err(format!(
+            "unexpected character {:?}",
+            s.chars().next().unwrap_or(' ')
+        )),
     }
 }
 
@@ -303,11 +351,23 @@ fn parse_body(tokens: Vec<Token>) -> Result<Body, String> {
                 return Err(format!("{keyword} needs a condition"));
             }
             if rest.clone().any(|t| t == Token::Assign) {
-                return Ok(Body::Open(keyword, Pipeline { commands: vec![vec![Operand::Variable("$".into())]] }));
+                return Ok(Body::Open(
+                    keyword,
+                    Pipeline {
+                        commands: vec![vec![Operand::Variable("$".into())]],
+                    },
+                ));
             }
             Ok(Body::Open(keyword, pipeline(&mut rest, false)?))
         }
-        Some(Token::Ident(k)) if matches!(k.as_str(), "define" | "template" | "block" | "break" | "continue") => Ok(Body::Opaque),
+        Some(Token::Ident(k))
+            if matches!(
+                k.as_str(),
+                "define" | "template" | "block" | "break" | "continue"
+            ) =>
+        {
+            Ok(Body::Opaque)
+        }
         _ if tokens.contains(&Token::Assign) => Ok(Body::Opaque),
         _ => {
             let mut iter = tokens.into_iter().peekable();
@@ -317,7 +377,10 @@ fn parse_body(tokens: Vec<Token>) -> Result<Body, String> {
     }
 }
 
-fn pipeline<I: Iterator<Item = Token>>(tokens: &mut std::iter::Peekable<I>, nested: bool) -> Result<Pipeline, String> {
+fn pipeline<I: Iterator<Item = Token>>(
+    tokens: &mut std::iter::Peekable<I>,
+    nested: bool,
+) -> Result<Pipeline, String> {
     let mut commands = Vec::new();
     let mut current = Vec::new();
     loop {
@@ -347,7 +410,11 @@ fn pipeline<I: Iterator<Item = Token>>(tokens: &mut std::iter::Peekable<I>, nest
         }
     }
     if current.is_empty() {
-        return Err(if commands.is_empty() { "empty pipeline".to_owned() } else { "missing command after |".to_owned() });
+        return Err(if commands.is_empty() {
+            "empty pipeline".to_owned()
+        } else {
+            "missing command after |".to_owned()
+        });
     }
     commands.push(current);
     Ok(Pipeline { commands })

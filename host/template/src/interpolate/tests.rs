@@ -45,7 +45,10 @@ fn renders_packer_functions() {
         (r#"{{replace "." "_" -1 "1.2.3"}}"#, "1_2_3"),
         (r#"{{ user `version` | replace_all "." "-" }}"#, "1-2-3"),
         ("{{user `name` | clean_resource_name}}", "web-server"),
-        ("mybuild-{{isotime | clean_resource_name}}", "mybuild-2023-11-14t22-13-20z"),
+        (
+            "mybuild-{{isotime | clean_resource_name}}",
+            "mybuild-2023-11-14t22-13-20z",
+        ),
         (r#"{{ lower (user "name") }}"#, "web server"),
         ("a {{- user `version` -}} b", "a1.2.3b"),
         ("a  {{- `x` }}  b", "ax  b"),
@@ -54,7 +57,11 @@ fn renders_packer_functions() {
         ("{{`raw {{braces}}`}}", "raw {{braces}}"),
     ];
     for (input, want) in cases {
-        assert_eq!(render_in(Phase::Template, input).as_deref(), Ok(*want), "input {input:?}");
+        assert_eq!(
+            render_in(Phase::Template, input).as_deref(),
+            Ok(*want),
+            "input {input:?}"
+        );
     }
 }
 
@@ -70,14 +77,25 @@ fn keeps_build_time_actions_verbatim() {
         "{{ .SSHPublicKey | upper }}",
     ];
     for input in cases {
-        assert_eq!(render_in(Phase::Template, input).as_deref(), Ok(*input), "input {input:?}");
+        assert_eq!(
+            render_in(Phase::Template, input).as_deref(),
+            Ok(*input),
+            "input {input:?}"
+        );
     }
     // Mixed: the user variable is rendered now, the field later.
     assert_eq!(
-        render_in(Phase::Template, "http://{{ .HTTPIP }}:{{ .HTTPPort }}/{{user `version`}}/preseed.cfg").as_deref(),
+        render_in(
+            Phase::Template,
+            "http://{{ .HTTPIP }}:{{ .HTTPPort }}/{{user `version`}}/preseed.cfg"
+        )
+        .as_deref(),
         Ok("http://{{ .HTTPIP }}:{{ .HTTPPort }}/1.2.3/preseed.cfg")
     );
-    assert_eq!(render_in(Phase::Template, "{{if .Sudo}}{{user `name`}}{{end}}").as_deref(), Ok("{{if .Sudo}}Web Server{{end}}"));
+    assert_eq!(
+        render_in(Phase::Template, "{{if .Sudo}}{{user `name`}}{{end}}").as_deref(),
+        Ok("{{if .Sudo}}Web Server{{end}}")
+    );
 }
 
 #[test]
@@ -92,43 +110,103 @@ fn build_time_render_evaluates_fields_and_if() {
     ]);
     let mut ctx = Context::new(&g, &mut v, Phase::Template).with_data(&data);
     let r = |t: &str, ctx: &mut Context<'_>| render(t, ctx).map_err(|e| e.message);
-    assert_eq!(r("chmod +x {{.Path}}; {{.Vars}} {{.Path}}", &mut ctx).as_deref(), Ok("chmod +x /tmp/script.sh; A='1' /tmp/script.sh"));
-    assert_eq!(r("{{if .Sudo}}sudo {{end}}run", &mut ctx).as_deref(), Ok("sudo run"));
-    assert_eq!(r("{{if .Nope}}sudo {{else}}plain {{end}}run", &mut ctx).as_deref(), Ok("plain run"));
-    assert_eq!(r("{{ build `Path` }}", &mut ctx).as_deref(), Ok("/tmp/script.sh"));
+    assert_eq!(
+        r("chmod +x {{.Path}}; {{.Vars}} {{.Path}}", &mut ctx).as_deref(),
+        Ok("chmod +x /tmp/script.sh; A='1' /tmp/script.sh")
+    );
+    assert_eq!(
+        r("{{if .Sudo}}sudo {{end}}run", &mut ctx).as_deref(),
+        Ok("sudo run")
+    );
+    assert_eq!(
+        r("{{if .Nope}}sudo {{else}}plain {{end}}run", &mut ctx).as_deref(),
+        Ok("plain run")
+    );
+    assert_eq!(
+        r("{{ build `Path` }}", &mut ctx).as_deref(),
+        Ok("/tmp/script.sh")
+    );
     let err = r("{{ .HTTPIP }}", &mut ctx).unwrap_err();
-    assert!(err.contains("no build variable .HTTPIP here; available: .Nope, .Path, .Sudo, .Vars"), "{err}");
+    assert!(
+        err.contains("no build variable .HTTPIP here; available: .Nope, .Path, .Sudo, .Vars"),
+        "{err}"
+    );
 }
 
 #[test]
 fn errors_name_the_problem() {
     let cases: &[(Phase, &str, &str)] = &[
-        (Phase::Template, "{{user `nope`}}", "user variable \"nope\" is not declared"),
+        (
+            Phase::Template,
+            "{{user `nope`}}",
+            "user variable \"nope\" is not declared",
+        ),
         (Phase::Template, "{{ bogus }}", "unknown function \"bogus\""),
         (Phase::Template, "{{ lowr `A` }}", "did you mean \"lower\"?"),
-        (Phase::Template, "{{env `HOME_DIR`}}", "env is only allowed in the \"variables\" section"),
-        (Phase::Template, "{{ sed `s/a/b/` }}", "use replace or replace_all"),
-        (Phase::Template, "{{ vault `secret/x` `k` }}", "not supported by kiln"),
-        (Phase::Template, r#"{{split "a-b" "-" 5}}"#, "index 5 out of range"),
+        (
+            Phase::Template,
+            "{{env `HOME_DIR`}}",
+            "env is only allowed in the \"variables\" section",
+        ),
+        (
+            Phase::Template,
+            "{{ sed `s/a/b/` }}",
+            "use replace or replace_all",
+        ),
+        (
+            Phase::Template,
+            "{{ vault `secret/x` `k` }}",
+            "not supported by kiln",
+        ),
+        (
+            Phase::Template,
+            r#"{{split "a-b" "-" 5}}"#,
+            "index 5 out of range",
+        ),
         (Phase::Template, "{{ user `name` ", "unclosed action"),
-        (Phase::Template, "{{if .X}}no end", "has no matching {{end}}"),
+        (
+            Phase::Template,
+            "{{if .X}}no end",
+            "has no matching {{end}}",
+        ),
         (Phase::Template, "{{end}}", "unexpected {{end}}"),
-        (Phase::Template, "{{ \"unterminated }}", "unterminated quoted string"),
-        (Phase::Template, "{{ lower }}", "lower takes 1 string argument; got 0"),
+        (
+            Phase::Template,
+            "{{ \"unterminated }}",
+            "unterminated quoted string",
+        ),
+        (
+            Phase::Template,
+            "{{ lower }}",
+            "lower takes 1 string argument; got 0",
+        ),
         (Phase::Template, "{{ upper 3 }}", "got int"),
         (Phase::Template, "{{ `a` | }}", "missing command after |"),
-        (Phase::Template, "{{ `a` `b` }}", "only a function can take arguments"),
+        (
+            Phase::Template,
+            "{{ `a` `b` }}",
+            "only a function can take arguments",
+        ),
     ];
     for (phase, input, want) in cases {
         let err = render_in(*phase, input).expect_err(input);
-        assert!(err.contains(want), "input {input:?}: error {err:?} should contain {want:?}");
+        assert!(
+            err.contains(want),
+            "input {input:?}: error {err:?} should contain {want:?}"
+        );
     }
 }
 
 #[test]
 fn env_is_allowed_in_variables() {
-    assert_eq!(render_in(Phase::Variables, "{{env `HOME_DIR`}}/x").as_deref(), Ok("/home/me/x"));
-    assert_eq!(render_in(Phase::Variables, "[{{env `UNSET_THING`}}]").as_deref(), Ok("[]"));
+    assert_eq!(
+        render_in(Phase::Variables, "{{env `HOME_DIR`}}/x").as_deref(),
+        Ok("/home/me/x")
+    );
+    assert_eq!(
+        render_in(Phase::Variables, "[{{env `UNSET_THING`}}]").as_deref(),
+        Ok("[]")
+    );
 }
 
 #[test]

@@ -25,19 +25,25 @@ pub(super) fn parse(source: &Arc<SourceFile>) -> Result<Node, Diagnostics> {
     };
     let parsed = parse_to_ast(source.text(), &CollectOptions::default(), &strict).map_err(|e| {
         let range = e.range();
-        Diagnostics::from(
-            Diagnostic::error(format!("invalid JSON: {}", e.kind()))
-                .at(source, Span::new(range.start, range.end.max(range.start + 1))),
-        )
+        Diagnostics::from(Diagnostic::error(format!("invalid JSON: {}", e.kind())).at(
+            source,
+            Span::new(range.start, range.end.max(range.start + 1)),
+        ))
     })?;
     let Some(value) = parsed.value else {
-        return Err(Diagnostic::error("the file is empty: a template is a JSON object")
-            .at(source, Span::new(0, 0))
-            .into());
+        return Err(
+            Diagnostic::error("the file is empty: a template is a JSON object")
+                .at(source, Span::new(0, 0))
+                .into(),
+        );
     };
     let mut diagnostics = Diagnostics::new();
     let node = convert(source, value, &mut diagnostics);
-    if diagnostics.has_errors() { Err(diagnostics) } else { Ok(node) }
+    if diagnostics.has_errors() {
+        Err(diagnostics)
+    } else {
+        Ok(node)
+    }
 }
 
 fn span(range: jsonc_parser::common::Range) -> Span {
@@ -63,7 +69,11 @@ fn convert(source: &Arc<SourceFile>, value: ast::Value<'_>, out: &mut Diagnostic
             Node::new(value, span(n.range))
         }
         ast::Value::Array(a) => {
-            let items = a.elements.into_iter().map(|v| convert(source, v, out)).collect();
+            let items = a
+                .elements
+                .into_iter()
+                .map(|v| convert(source, v, out))
+                .collect();
             Node::new(Value::Array(items), span(a.range))
         }
         ast::Value::Object(o) => {
@@ -76,7 +86,11 @@ fn convert(source: &Arc<SourceFile>, value: ast::Value<'_>, out: &mut Diagnostic
                         ObjectPropName::String(s) => (s.value.into_owned(), span(s.range)),
                         ObjectPropName::Word(w) => (w.value.to_owned(), span(w.range)),
                     };
-                    Entry { key, key_span, value: convert(source, prop.value, out) }
+                    Entry {
+                        key,
+                        key_span,
+                        value: convert(source, prop.value, out),
+                    }
                 })
                 .collect();
             super::check_duplicate_keys(source, &entries, out);

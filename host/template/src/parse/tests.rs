@@ -21,13 +21,18 @@ fn json_values_have_spans() {
     let root = parse(&src).unwrap();
     let a = root.get("a").unwrap();
     assert_eq!(src.line_col(a.span.start), (2, 8));
-    let Value::Array(items) = &a.value else { panic!() };
+    let Value::Array(items) = &a.value else {
+        panic!()
+    };
     assert_eq!(src.line_col(items[1].span.start), (2, 12));
 }
 
 #[test]
 fn json_errors_have_positions() {
-    let (msg, pos) = first_error("{\n  \"builders\": [{\"type\": \"null\",}]\n}", Format::Json);
+    let (msg, pos) = first_error(
+        "{\n  \"builders\": [{\"type\": \"null\",}]\n}",
+        Format::Json,
+    );
     assert_eq!(msg, "invalid JSON: Trailing commas are not allowed");
     assert_eq!(pos, "t:2:31");
     let (msg, pos) = first_error("{\"a\": 1,\n \"a\": 2}", Format::Json);
@@ -54,19 +59,30 @@ builders:
 ";
     let src = source(text, Format::Yaml);
     let root = parse(&src).unwrap();
-    let Value::Array(builders) = &root.get("builders").unwrap().value else { panic!() };
+    let Value::Array(builders) = &root.get("builders").unwrap().value else {
+        panic!()
+    };
     let b = &builders[0];
     assert_eq!(b.get("cpus").unwrap().to_json(), serde_json::json!(2));
     assert_eq!(b.get("memory").unwrap().to_json(), serde_json::json!(1024));
-    assert_eq!(b.get("boot_command").unwrap().to_json(), serde_json::json!(["<esc><wait>", "install auto=true"]));
+    assert_eq!(
+        b.get("boot_command").unwrap().to_json(),
+        serde_json::json!(["<esc><wait>", "install auto=true"])
+    );
     // The alias points at its use, for errors about it.
-    assert_eq!(src.line_col(b.get("boot_command").unwrap().span.start), (11, 19));
+    assert_eq!(
+        src.line_col(b.get("boot_command").unwrap().span.start),
+        (11, 19)
+    );
     assert_eq!(src.line_col(b.get("type").unwrap().span.start), (9, 11));
 }
 
 #[test]
 fn yaml_core_schema_scalars() {
-    let src = source("a: yes\nb: 'true'\nc: true\nd: 010\ne: 1.5\nf: ~\ng: 0x1F\n", Format::Yaml);
+    let src = source(
+        "a: yes\nb: 'true'\nc: true\nd: 010\ne: 1.5\nf: ~\ng: 0x1F\n",
+        Format::Yaml,
+    );
     let root = parse(&src).unwrap();
     let j = |k: &str| root.get(k).unwrap().to_json();
     assert_eq!(j("a"), serde_json::json!("yes"));
@@ -81,12 +97,18 @@ fn yaml_core_schema_scalars() {
 #[test]
 fn yaml_errors_have_positions() {
     let (msg, pos) = first_error("a: 1\na: 2\n", Format::Yaml);
-    assert_eq!((msg.as_str(), pos.as_str()), ("duplicate key \"a\"", "t:2:1"));
+    assert_eq!(
+        (msg.as_str(), pos.as_str()),
+        ("duplicate key \"a\"", "t:2:1")
+    );
     let (msg, pos) = first_error("a:\n  - x\n - y\n", Format::Yaml);
     assert!(msg.starts_with("invalid YAML"), "{msg}");
     assert_eq!(pos, "t:3:2");
     let (msg, _) = first_error("a: *nope\n", Format::Yaml);
-    assert!(msg.contains("invalid YAML") || msg.contains("unknown anchor"), "{msg}");
+    assert!(
+        msg.contains("invalid YAML") || msg.contains("unknown anchor"),
+        "{msg}"
+    );
     let (msg, _) = first_error("a: 1\n---\nb: 2\n", Format::Yaml);
     assert!(msg.contains("one YAML document"), "{msg}");
 }
@@ -94,7 +116,11 @@ fn yaml_errors_have_positions() {
 #[test]
 fn empty_files_are_errors() {
     assert!(first_error("", Format::Json).0.contains("empty"));
-    assert!(first_error("# only a comment\n", Format::Yaml).0.contains("empty"));
+    assert!(
+        first_error("# only a comment\n", Format::Yaml)
+            .0
+            .contains("empty")
+    );
 }
 
 #[allow(dead_code)]

@@ -27,7 +27,11 @@ pub(super) fn parse(source: &Arc<SourceFile>) -> Result<Node, Diagnostics> {
                 .at(source, Span::new(offset, offset + 1)),
         );
     }
-    let TreeBuilder { mut documents, mut diagnostics, .. } = builder;
+    let TreeBuilder {
+        mut documents,
+        mut diagnostics,
+        ..
+    } = builder;
     if documents.len() > 1 {
         diagnostics.push(
             Diagnostic::error("a template is one YAML document; this file has several")
@@ -39,9 +43,11 @@ pub(super) fn parse(source: &Arc<SourceFile>) -> Result<Node, Diagnostics> {
     }
     match documents.drain(..).next() {
         Some(node) => Ok(node),
-        None => Err(Diagnostic::error("the file is empty: a template is a YAML mapping")
-            .at(source, Span::new(0, 0))
-            .into()),
+        None => Err(
+            Diagnostic::error("the file is empty: a template is a YAML mapping")
+                .at(source, Span::new(0, 0))
+                .into(),
+        ),
     }
 }
 
@@ -50,8 +56,18 @@ fn marker_offset(source: &SourceFile, marker: &Marker) -> usize {
 }
 
 enum Frame {
-    Sequence { items: Vec<Node>, start: usize, anchor: usize },
-    Mapping { entries: Vec<Entry>, merges: Vec<Node>, key: Option<Key>, start: usize, anchor: usize },
+    Sequence {
+        items: Vec<Node>,
+        start: usize,
+        anchor: usize,
+    },
+    Mapping {
+        entries: Vec<Entry>,
+        merges: Vec<Node>,
+        key: Option<Key>,
+        start: usize,
+        anchor: usize,
+    },
 }
 
 struct Key {
@@ -71,7 +87,8 @@ struct TreeBuilder {
 
 impl TreeBuilder {
     fn error(&mut self, message: impl Into<String>, span: Span) {
-        self.diagnostics.push(Diagnostic::error(message).at(&self.source, span));
+        self.diagnostics
+            .push(Diagnostic::error(message).at(&self.source, span));
     }
 
     /// Hands a finished value to whatever contains it.
@@ -82,31 +99,62 @@ impl TreeBuilder {
         match self.stack.last_mut() {
             None => self.documents.push(node),
             Some(Frame::Sequence { items, .. }) => items.push(node),
-            Some(Frame::Mapping { entries, merges, key, .. }) => match key.take() {
+            Some(Frame::Mapping {
+                entries,
+                merges,
+                key,
+                ..
+            }) => match key.take() {
                 Some(k) if k.merge => merges.push(node),
-                Some(k) => entries.push(Entry { key: k.name, key_span: k.span, value: node }),
+                Some(k) => entries.push(Entry {
+                    key: k.name,
+                    key_span: k.span,
+                    value: node,
+                }),
                 None => {
                     let name = match node.scalar_text() {
                         Some(text) => text,
                         None if matches!(node.value, Value::Null) => "null".to_owned(),
                         None => {
                             self.diagnostics.push(
-                                Diagnostic::error("a mapping key must be a plain value, not a collection")
-                                    .at(&self.source, node.span),
+                                Diagnostic::error(
+                                    "a mapping key must be a plain value, not a collection",
+                                )
+                                .at(&self.source, node.span),
                             );
                             String::new()
                         }
                     };
-                    *key = Some(Key { name, span: node.span, merge: false });
+                    *key = Some(Key {
+                        name,
+                        span: node.span,
+                        merge: false,
+                    });
                 }
             },
         }
     }
 
-    fn scalar(&mut self, text: String, style: TScalarStyle, tag: Option<Tag>, start: usize) -> Node {
-        let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
-        let line_end = self.source.text()[start..].find('\n').map_or(self.source.text().len(), |i| start + i);
-        let span = Span::new(start, (start + text.len() + if quoted { 2 } else { 0 }).min(line_end).max(start + 1));
+    fn scalar(
+        &mut self,
+        text: String,
+        style: TScalarStyle,
+        tag: Option<Tag>,
+        start: usize,
+    ) -> Node {
+        let quoted = matches!(
+            style,
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+        );
+        let line_end = self.source.text()[start..]
+            .find('\n')
+            .map_or(self.source.text().len(), |i| start + i);
+        let span = Span::new(
+            start,
+            (start + text.len() + if quoted { 2 } else { 0 })
+                .min(line_end)
+                .max(start + 1),
+        );
         let tag = tag.map(|t| (t.handle, t.suffix));
         let value = match tag.as_ref().map(|(h, s)| (h.as_str(), s.as_str())) {
             Some(("tag:yaml.org,2002:", "str")) | Some(("!!", "str")) => Value::String(text),
@@ -146,13 +194,19 @@ fn resolve_plain(text: &str) -> Value {
     let is_int = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
     let is_float = !is_int
         && digits.bytes().any(|b| b.is_ascii_digit())
-        && digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && digits.bytes().filter(|&b| b == b'.').count() <= 1
         && !digits.starts_with(['e', 'E']);
     if is_int {
         let parsed = match text.strip_prefix('-') {
             Some(_) => text.parse::<i64>().ok().map(serde_json::Number::from),
-            None => text.trim_start_matches('+').parse::<u64>().ok().map(serde_json::Number::from),
+            None => text
+                .trim_start_matches('+')
+                .parse::<u64>()
+                .ok()
+                .map(serde_json::Number::from),
         };
         if let Some(n) = parsed {
             return Value::Number(n);
@@ -162,7 +216,11 @@ fn resolve_plain(text: &str) -> Value {
         if let Ok(n) = serde_json::from_str::<serde_json::Number>(text.trim_start_matches('+')) {
             return Value::Number(n);
         }
-        if let Some(n) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+        if let Some(n) = text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+        {
             return Value::Number(n);
         }
     }
@@ -179,7 +237,11 @@ impl MarkedEventReceiver for TreeBuilder {
                     && matches!(self.stack.last(), Some(Frame::Mapping { key: None, .. }));
                 if is_merge_key {
                     if let Some(Frame::Mapping { key, .. }) = self.stack.last_mut() {
-                        *key = Some(Key { name: text, span: Span::new(at, at + 2), merge: true });
+                        *key = Some(Key {
+                            name: text,
+                            span: Span::new(at, at + 2),
+                            merge: true,
+                        });
                     }
                     return;
                 }
@@ -198,7 +260,11 @@ impl MarkedEventReceiver for TreeBuilder {
                 }
             },
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Sequence { items: Vec::new(), start: at, anchor });
+                self.stack.push(Frame::Sequence {
+                    items: Vec::new(),
+                    start: at,
+                    anchor,
+                });
             }
             Event::MappingStart(anchor, _) => self.stack.push(Frame::Mapping {
                 entries: Vec::new(),
@@ -208,12 +274,27 @@ impl MarkedEventReceiver for TreeBuilder {
                 anchor,
             }),
             Event::SequenceEnd => {
-                if let Some(Frame::Sequence { items, start, anchor }) = self.stack.pop() {
-                    self.complete(Node::new(Value::Array(items), Span::new(start, at.max(start + 1))), anchor);
+                if let Some(Frame::Sequence {
+                    items,
+                    start,
+                    anchor,
+                }) = self.stack.pop()
+                {
+                    self.complete(
+                        Node::new(Value::Array(items), Span::new(start, at.max(start + 1))),
+                        anchor,
+                    );
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Mapping { mut entries, merges, start, anchor, .. }) = self.stack.pop() {
+                if let Some(Frame::Mapping {
+                    mut entries,
+                    merges,
+                    start,
+                    anchor,
+                    ..
+                }) = self.stack.pop()
+                {
                     let source = Arc::clone(&self.source);
                     super::check_duplicate_keys(&source, &entries, &mut self.diagnostics);
                     self.merge_into(&mut entries, merges);
@@ -248,7 +329,10 @@ impl TreeBuilder {
                             }
                         }
                     }
-                    _ => self.error("a merge key (<<) takes a mapping or a list of mappings", source.span),
+                    _ => self.error(
+                        "a merge key (<<) takes a mapping or a list of mappings",
+                        source.span,
+                    ),
                 }
             }
         }

@@ -249,3 +249,32 @@ fn completions_are_generated() {
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("_kiln()"), "{}", run.stdout);
 }
+
+#[test]
+fn examples_validate_and_their_json_and_yaml_forms_agree() {
+    let examples = crate::kiln::workspace().join("examples");
+    for template in [
+        "hello/template.json",
+        "debian-preseed/template.json",
+        "debian-preseed/template.yaml",
+    ] {
+        let path = examples.join(template);
+        let run = Kiln::new(&examples)
+            .args(&["validate", path.to_str().unwrap()])
+            .run();
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (0, "The template is valid.\n"),
+            "{template}: {}",
+            run.stderr
+        );
+    }
+    let inspect = |file: &str| {
+        let run = Kiln::new(&examples.join("debian-preseed"))
+            .args(&["inspect", file])
+            .run();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.lines().skip(1).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(inspect("template.json"), inspect("template.yaml"));
+}

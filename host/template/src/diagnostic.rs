@@ -126,42 +126,36 @@ impl Diagnostic {
         }
         .with_message(&self.message);
         let mut notes: Vec<String> = Vec::new();
-        let file = self
-            .location
-            .as_ref()
-            .map(|loc| SimpleFile::new(loc.source.name().to_owned(), loc.source.text().to_owned()));
-        match (&self.location, &self.path) {
-            (Some(loc), path) => {
+        let file = match &self.location {
+            Some(loc) => {
                 let label = Label::primary((), loc.span.start..loc.span.end);
-                let label = match path {
+                let label = match &self.path {
                     Some(p) => label.with_message(p.as_str()),
                     None => label,
                 };
                 report = report.with_labels(vec![label]);
+                SimpleFile::new(loc.source.name().to_owned(), loc.source.text().to_owned())
             }
-            (None, Some(path)) => notes.push(format!("at {path}")),
-            (None, None) => {}
-        }
+            None => {
+                if let Some(path) = &self.path {
+                    notes.push(format!("at {path}"));
+                }
+                SimpleFile::new(String::new(), String::new())
+            }
+        };
         notes.extend(self.notes.iter().cloned());
         notes.extend(self.hints.iter().map(|h| format!("hint: {h}")));
-        report = report.with_notes(notes);
+        let report = report.with_notes(notes);
         let config = term::Config::default();
-        let empty = SimpleFile::new(String::new(), String::new());
-        let files = file.as_ref().unwrap_or(&empty);
-        let report = if self.location.is_none() {
-            report.with_labels(Vec::new())
-        } else {
-            report
-        };
         if color {
             let styles = term::Styles::default();
             let mut buffer = term::termcolor::Buffer::ansi();
             let mut writer = term::StylesWriter::new(&mut buffer, &styles);
-            if term::emit_to_write_style(&mut writer, &config, files, &report).is_ok() {
+            if term::emit_to_write_style(&mut writer, &config, &file, &report).is_ok() {
                 return String::from_utf8_lossy(buffer.as_slice()).into_owned();
             }
         }
-        term::emit_into_string(&config, files, &report).unwrap_or_else(|_| self.one_line() + "\n")
+        term::emit_into_string(&config, &file, &report).unwrap_or_else(|_| self.one_line() + "\n")
     }
 }
 

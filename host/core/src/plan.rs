@@ -323,9 +323,10 @@ fn render_string(
     match interpolate::render(&value.value, ctx) {
         Ok(s) => Some(s),
         Err(e) => {
+            let span = e.span_in(source, value.span, &value.value);
             d.push(
                 Diagnostic::error(e.message)
-                    .at(source, value.span)
+                    .at(source, span)
                     .with_path(path),
             );
             None
@@ -395,9 +396,10 @@ impl BuildPlanner<'_> {
                 match interpolate::render(s, &mut ctx) {
                     Ok(out) => J::String(out),
                     Err(e) => {
+                        let span = e.span_in(self.source, node.span, s);
                         self.d.push(
                             Diagnostic::error(e.message)
-                                .at(self.source, node.span)
+                                .at(self.source, span)
                                 .with_path(path),
                         );
                         J::String(s.clone())

@@ -290,9 +290,10 @@ impl Resolver<'_> {
             }
             Err(e) => {
                 self.state.insert(name.to_owned(), State::Failed);
+                let span = e.span_in(&template.source, default.span, &default.value);
                 self.diagnostics.push(
                     Diagnostic::error(e.message)
-                        .at_location(Some(Location::new(&template.source, default.span)))
+                        .at_location(Some(Location::new(&template.source, span)))
                         .with_path(&KeyPath::root().key("variables").key(name)),
                 );
                 Err(format!("variable {name:?} could not be resolved"))

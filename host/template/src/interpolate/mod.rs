@@ -28,6 +28,8 @@ use chrono::{DateTime, Utc};
 
 use parse::{Action, Block, Body, Node, Operand, Pipeline};
 
+use crate::source::{SourceFile, Span};
+
 pub use functions::FUNCTION_NAMES;
 
 /// The Packer version kiln's template language is compatible with: `min_packer_version` is
@@ -43,6 +45,34 @@ pub struct InterpolateError {
 }
 
 impl InterpolateError {
+    /// Where the failing action is written in a file: `value` is the interpolated string and
+    /// `span` where it sits in `source`. When the string is written verbatim (no escapes to
+    /// decode) this is the action itself, `{{ ... }}`; otherwise the whole string.
+    pub fn span_in(&self, source: &SourceFile, span: Span, value: &str) -> Span {
+        let rest = value.get(self.offset..).unwrap_or_default();
+        let len = match rest.find("}}") {
+            Some(end) if rest.starts_with("{{") => end + 2,
+            _ => rest.chars().next().map_or(0, char::len_utf8),
+        };
+        let Some(action) = value
+            .get(self.offset..self.offset + len)
+            .filter(|a| !a.is_empty())
+        else {
+            return span;
+        };
+        let Some(written) = source.text().get(span.start..span.end) else {
+            return span;
+        };
+        // The same action may appear more than once in the string: take the matching one.
+        let nth = value[..self.offset].matches(action).count();
+        written
+            .match_indices(action)
+            .nth(nth)
+            .map_or(span, |(i, _)| {
+                Span::new(span.start + i, span.start + i + len)
+            })
+    }
+
     pub(crate) fn at(offset: usize, message: impl Into<String>) -> Self {
         InterpolateError {
             offset,

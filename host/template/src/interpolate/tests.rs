@@ -225,3 +225,33 @@ fn error_offsets_point_at_the_action() {
     let err = render("abc {{ nope }}", &mut ctx).unwrap_err();
     assert_eq!(err.offset, 4);
 }
+
+#[test]
+fn error_spans_narrow_to_the_action_when_written_verbatim() {
+    use crate::source::{Format, SourceFile, Span};
+    let g = globals();
+    let mut v = vars();
+    let text = r#"{"a": "{{ upper `x` }} {{ nope }} {{ nope }}", "b": "\u0041 {{ nope }}"}"#;
+    let source = SourceFile::new("t.json", ".".into(), text.to_owned(), Format::Json);
+    // "a": the first failing action is the first {{ nope }}.
+    let a_start = text.find("\"{{").unwrap();
+    let a_span = Span::new(a_start, text.find(", \"b\"").unwrap());
+    let a_value = "{{ upper `x` }} {{ nope }} {{ nope }}";
+    let err = render(a_value, &mut Context::new(&g, &mut v, Phase::Template)).unwrap_err();
+    let span = err.span_in(&source, a_span, a_value);
+    assert_eq!(&text[span.start..span.end], "{{ nope }}");
+    assert_eq!(span.start, text.find("{{ nope }}").unwrap());
+    // "b" has an escape before the action, but the action itself is still written verbatim.
+    let b_start = text.rfind("\"\\u0041").unwrap();
+    let b_span = Span::new(b_start, text.len() - 1);
+    let b_value = "A {{ nope }}";
+    let err = render(b_value, &mut Context::new(&g, &mut v, Phase::Template)).unwrap_err();
+    let span = err.span_in(&source, b_span, b_value);
+    assert_eq!(&text[span.start..span.end], "{{ nope }}");
+    // An action that is not in the source as written (escaped braces) keeps the whole string.
+    let escaped = r#"{"c": "\u007b\u007b nope }}"}"#;
+    let source = SourceFile::new("t.json", ".".into(), escaped.to_owned(), Format::Json);
+    let c_span = Span::new(6, escaped.len() - 1);
+    let err = render("{{ nope }}", &mut Context::new(&g, &mut v, Phase::Template)).unwrap_err();
+    assert_eq!(err.span_in(&source, c_span, "{{ nope }}"), c_span);
+}

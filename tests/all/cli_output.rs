@@ -90,6 +90,7 @@ snapshot!(
     sensitive_value_hidden_in_machine_readable,
     ["-machine-readable", "validate", "secret-in-error.json"]
 );
+snapshot!(short_secret_warns, ["validate", "short-secret.json"]);
 snapshot!(
     build_says_plainly_it_cannot_run_yet,
     ["build", "valid.json"]

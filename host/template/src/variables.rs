@@ -12,6 +12,9 @@ use crate::model::Template;
 use crate::node::Node;
 use crate::source::{SourceFile, Spanned};
 
+/// Secrets shorter than this mangle the output when masked (Packer #11145 masked every "a").
+const MIN_MASKABLE_SECRET: usize = 4;
+
 /// A `-var-file`: an object of names to scalar values, in JSON or YAML.
 #[derive(Clone, Debug)]
 pub struct VarFile {
@@ -208,6 +211,20 @@ impl Variables {
                 if !value.is_empty() && !sensitive.contains(value) {
                     sensitive.push(value.clone());
                 }
+            }
+        }
+        for name in &template.sensitive_variables {
+            let length = values.get(&name.value).map_or(0, |v| v.chars().count());
+            if (1..MIN_MASKABLE_SECRET).contains(&length) {
+                diagnostics.push(
+                    Diagnostic::warning(format!(
+                        "sensitive variable {:?} is only {length} character{} long: every occurrence of it in the output will be shown as <sensitive>",
+                        name.value,
+                        if length == 1 { "" } else { "s" }
+                    ))
+                    .at(&template.source, name.span)
+                    .hint("use a longer secret, or drop it from \"sensitive-variables\" if it is not secret"),
+                );
             }
         }
         (Variables { values, sensitive }, diagnostics)

@@ -11,17 +11,7 @@ use std::time::{Duration, Instant};
 
 use kiln_wasm::{LoadOrigin, Runtime, Sandbox};
 
-const COUNTER: &str = r#"
-(component
-  (core module $m
-    (global $n (mut i32) (i32.const 0))
-    (memory 1)
-    (func (export "bump") (result i32)
-      (global.set $n (i32.add (global.get $n) (i32.const 1)))
-      (global.get $n)))
-  (core instance $i (instantiate $m))
-  (func (export "bump") (result u32) (canon lift (core func $i "bump"))))
-"#;
+const COUNTER: &str = include_str!("../testdata/counter.wat");
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();

@@ -5,16 +5,7 @@ use std::time::{Duration, Instant};
 use crate::{CallError, CallLimits, LoadOrigin, Runtime, Sandbox};
 
 /// A component whose `bump` increments a global and returns it: shows each call's store is new.
-const COUNTER: &str = r#"
-(component
-  (core module $m
-    (global $n (mut i32) (i32.const 0))
-    (func (export "bump") (result i32)
-      (global.set $n (i32.add (global.get $n) (i32.const 1)))
-      (global.get $n)))
-  (core instance $i (instantiate $m))
-  (func (export "bump") (result u32) (canon lift (core func $i "bump"))))
-"#;
+const COUNTER: &str = include_str!("../testdata/counter.wat");
 
 /// Loops forever: only the deadline stops it.
 const SPIN: &str = r#"

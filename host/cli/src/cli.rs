@@ -48,6 +48,14 @@ pub struct TemplateArgs {
     /// Template file (JSON, or YAML by its .yaml/.yml extension); `-` reads stdin.
     pub template: String,
 
+    #[command(flatten)]
+    pub variables: VariableArgs,
+}
+
+/// `--var` and `--var-file`. Their values are read from the parsed matches in command-line
+/// order (`main::var_args_in_order`), which these vectors alone would lose.
+#[derive(Debug, Args)]
+pub struct VariableArgs {
     /// Set a variable: `--var name=value`. Repeatable; a later one wins.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
@@ -122,12 +130,9 @@ pub struct InspectArgs {
 pub struct ConsoleArgs {
     /// Template whose variables the expressions may use.
     pub template: Option<String>,
-    /// Set a variable: `--var name=value`.
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    pub vars: Vec<String>,
-    /// Read variables from a JSON or YAML file.
-    #[arg(long = "var-file", value_name = "FILE")]
-    pub var_files: Vec<String>,
+
+    #[command(flatten)]
+    pub variables: VariableArgs,
 }
 
 /// Rewrites Packer's `-only=a` to `--only=a` (and every other single-dash long flag).

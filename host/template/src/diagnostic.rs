@@ -69,11 +69,6 @@ impl Diagnostic {
         self
     }
 
-    pub fn at_location(mut self, location: Option<Location>) -> Self {
-        self.location = location;
-        self
-    }
-
     pub fn with_path(mut self, path: &KeyPath) -> Self {
         if !path.is_root() {
             self.path = Some(path.clone());
@@ -196,10 +191,6 @@ impl Diagnostics {
 
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter().filter(|d| d.is_error())
-    }
-
-    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.0.iter().filter(|d| !d.is_error())
     }
 
     /// `Ok(value)` with the warnings when nothing is an error, else every diagnostic.

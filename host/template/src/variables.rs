@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::interpolate::{self, Context, Globals, Phase, UserVariables};
 use crate::key_path::KeyPath;
 use crate::model::Template;
@@ -310,7 +310,7 @@ impl Resolver<'_> {
                 let span = e.span_in(&template.source, default.span, &default.value);
                 self.diagnostics.push(
                     Diagnostic::error(e.message)
-                        .at_location(Some(Location::new(&template.source, span)))
+                        .at(&template.source, span)
                         .with_path(&KeyPath::root().key("variables").key(name)),
                 );
                 Err(format!("variable {name:?} could not be resolved"))

@@ -198,11 +198,6 @@ pub fn render(text: &str, ctx: &mut Context<'_>) -> Result<String, InterpolateEr
     Ok(out.text)
 }
 
-/// Checks the syntax of `text` without evaluating it.
-pub fn check_syntax(text: &str) -> Result<(), InterpolateError> {
-    parse::parse(text).map(|_| ())
-}
-
 #[derive(Default)]
 struct Output {
     text: String,

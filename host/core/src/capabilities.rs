@@ -1,0 +1,385 @@
+//! The one door between a plugin and the world. Components (through `kiln-wasm`'s imports) and
+//! Rhai scripts (through `kiln-rhai`'s functions) call these methods and nothing else; each
+//! checks the call against the build's [`Grant`] first and records what it opens in the
+//! build's [`Ledger`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use kiln_template::interpolate::{self, Context, Globals, Phase};
+
+use crate::archive::ArchiveRequest;
+use crate::ledger::Ledger;
+use crate::plugin::{BuildInfo, PluginError};
+use crate::session::{NoSession, Session};
+use crate::ui::BuildLog;
+
+/// What a plugin may do. Until the policy layer arrives this is kiln's default for a single
+/// user: read the template's directory, write the output directory, run local commands only
+/// for plugins granted it (first-party shell-local and Rhai scripts of the template).
+#[derive(Clone, Debug, Default)]
+pub struct Grant {
+    /// Who this grant is for (`provisioner shell-local`), for denial messages.
+    pub plugin: String,
+    pub read_only: Vec<PathBuf>,
+    pub read_write: Vec<PathBuf>,
+    pub local_exec: bool,
+    /// Where the grant came from, for denial messages (a policy file, or "kiln's default").
+    pub source: String,
+}
+
+/// One capability use, as the grant check sees it.
+#[derive(Clone, Debug)]
+pub enum Use<'a> {
+    Read(&'a Path),
+    Write(&'a Path),
+    LocalExec(&'a [String]),
+}
+
+impl Grant {
+    /// Allows or denies one use; a denial names the rule and where it came from.
+    pub fn check(&self, what: Use<'_>) -> Result<(), PluginError> {
+        let denied = |text: String| {
+            Err(PluginError::Denied(format!(
+                "{text} ({}; {})",
+                self.plugin, self.source
+            )))
+        };
+        match what {
+            Use::Read(path) => {
+                let path = normalize(path);
+                if self
+                    .read_only
+                    .iter()
+                    .chain(&self.read_write)
+                    .any(|dir| path.starts_with(dir))
+                {
+                    Ok(())
+                } else {
+                    denied(format!(
+                        "read {} is outside the readable paths",
+                        path.display()
+                    ))
+                }
+            }
+            Use::Write(path) => {
+                let path = normalize(path);
+                if self.read_write.iter().any(|dir| path.starts_with(dir)) {
+                    Ok(())
+                } else {
+                    denied(format!(
+                        "write {} is outside the writable paths",
+                        path.display()
+                    ))
+                }
+            }
+            Use::LocalExec(argv) => {
+                if self.local_exec {
+                    Ok(())
+                } else {
+                    denied(format!(
+                        "local exec of {:?} is not granted",
+                        argv.first().map(String::as_str).unwrap_or("")
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Removes `.` and `..` lexically, so `out/../../etc` cannot pass a prefix check.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// What a builder asks of the rest of the build: run the template's provisioners.
+#[async_trait]
+pub trait BuildHooks: Send + Sync {
+    async fn provision(
+        &self,
+        caps: &Arc<Capabilities>,
+        session: Arc<dyn Session>,
+    ) -> Result<(), PluginError>;
+}
+
+/// A host command (shell-local).
+#[derive(Clone, Debug, Default)]
+pub struct LocalCommand {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+}
+
+/// Everything one plugin call may reach, for one build.
+pub struct Capabilities {
+    pub build: BuildInfo,
+    pub log: BuildLog,
+    pub ledger: Arc<Ledger>,
+    pub grant: Grant,
+    pub cancel: CancellationToken,
+    globals: Arc<Globals>,
+    hooks: Option<Arc<dyn BuildHooks>>,
+    /// The builder's generated data, for `render` (`HTTPIP`, `SSHPublicKey`, ...).
+    data: BTreeMap<String, String>,
+}
+
+impl Capabilities {
+    pub fn new(
+        build: BuildInfo,
+        log: BuildLog,
+        ledger: Arc<Ledger>,
+        grant: Grant,
+        cancel: CancellationToken,
+        globals: Arc<Globals>,
+    ) -> Self {
+        Capabilities {
+            build,
+            log,
+            ledger,
+            grant,
+            cancel,
+            globals,
+            hooks: None,
+            data: BTreeMap::new(),
+        }
+    }
+
+    /// The same build and ledger under another plugin's grant.
+    pub fn for_plugin(&self, grant: Grant) -> Self {
+        Capabilities {
+            build: self.build.clone(),
+            log: self.log.clone(),
+            ledger: Arc::clone(&self.ledger),
+            grant,
+            cancel: self.cancel.clone(),
+            globals: Arc::clone(&self.globals),
+            hooks: self.hooks.clone(),
+            data: self.data.clone(),
+        }
+    }
+
+    pub fn with_hooks(mut self, hooks: Arc<dyn BuildHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// A path as the plugin meant it: relative ones are relative to the output directory
+    /// (the working directory, as in Packer).
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.build.output_dir.join(p)
+        }
+    }
+
+    // ---- artifacts
+
+    /// Records a file a plugin created: removed if the build fails.
+    pub fn register_artifact(&self, path: &str) -> Result<(), PluginError> {
+        let path = self.resolve(path);
+        self.grant.check(Use::Write(&path))?;
+        self.ledger.record_artifact(path);
+        Ok(())
+    }
+
+    /// A file's digest, computed natively.
+    pub async fn digest(&self, path: &str, algorithm: &str) -> Result<String, PluginError> {
+        let path = self.resolve(path);
+        self.grant.check(Use::Read(&path))?;
+        let algorithm = algorithm.to_owned();
+        tokio::task::spawn_blocking(move || crate::digest::file_digest(&path, &algorithm))
+            .await
+            .map_err(|e| PluginError::failed(format!("digest: {e}")))?
+    }
+
+    /// Writes an archive or compressed file natively (multi-threaded, streaming).
+    pub async fn archive(&self, request: ArchiveRequest) -> Result<u64, PluginError> {
+        for (path, _) in &request.entries {
+            self.grant.check(Use::Read(path))?;
+        }
+        self.grant.check(Use::Write(&request.output))?;
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || crate::archive::create(&request, &log))
+            .await
+            .map_err(|e| PluginError::failed(format!("archive: {e}")))?
+    }
+
+    // ---- local exec
+
+    /// Runs a host command to completion in its own process group, streaming its output to
+    /// the build's UI. The group is in the ledger, so a background process it leaves behind
+    /// ends with the build.
+    pub async fn local_exec(&self, command: LocalCommand) -> Result<i32, PluginError> {
+        self.grant.check(Use::LocalExec(&command.argv))?;
+        let Some((program, args)) = command.argv.split_first() else {
+            return Err(PluginError::failed("local exec: empty command"));
+        };
+        let cwd = command
+            .cwd
+            .clone()
+            .unwrap_or_else(|| self.build.template_dir.clone());
+        let mut child = tokio::process::Command::new(program);
+        child
+            .args(args)
+            .current_dir(&cwd)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .env("PACKER_RUN_UUID", &self.build.run_id)
+            .env("KILN_RUN_ID", &self.build.run_id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = child.spawn().map_err(|e| {
+            PluginError::failed(format!(
+                "cannot run {program:?} (in {}): {e}",
+                cwd.display()
+            ))
+        })?;
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            self.ledger.record_process_group(pid, program.clone());
+        }
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let out_log = self.log.clone();
+        let err_log = self.log.clone();
+        let pump_out = async move {
+            if let Some(s) = stdout {
+                let mut lines = BufReader::new(s).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    out_log.message(&line);
+                }
+            }
+        };
+        let pump_err = async move {
+            if let Some(s) = stderr {
+                let mut lines = BufReader::new(s).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    err_log.message(&line);
+                }
+            }
+        };
+        let run = async {
+            let ((), (), status) = tokio::join!(pump_out, pump_err, child.wait());
+            status
+        };
+        tokio::select! {
+            status = run => {
+                let status = status.map_err(|e| PluginError::failed(format!("{program}: {e}")))?;
+                Ok(status.code().unwrap_or_else(|| {
+                    use std::os::unix::process::ExitStatusExt;
+                    128 + status.signal().unwrap_or(0)
+                }))
+            }
+            () = self.cancel.cancelled() => Err(PluginError::Cancelled),
+        }
+    }
+
+    // ---- communicator
+
+    /// Opens the communicator named by the builder's options (`communicator`, `ssh_*`).
+    pub async fn connect(
+        &self,
+        options: &str,
+        _host: &str,
+        _port: u16,
+    ) -> Result<Arc<dyn Session>, PluginError> {
+        let options: serde_json::Value = serde_json::from_str(options)
+            .map_err(|e| PluginError::failed(format!("communicator options: {e}")))?;
+        let communicator = options
+            .get("communicator")
+            .and_then(|c| c.as_str())
+            .unwrap_or("ssh");
+        match communicator {
+            "none" => Ok(Arc::new(NoSession)),
+            other => Err(PluginError::not_available(&format!(
+                "the {other:?} communicator"
+            ))),
+        }
+    }
+
+    pub fn temporary_public_key(&self) -> Result<String, PluginError> {
+        Err(PluginError::not_available("the temporary SSH key"))
+    }
+
+    // ---- build hooks
+
+    /// Runs the template's provisioners for this build over `session`.
+    pub async fn provision(self: &Arc<Self>, session: Arc<dyn Session>) -> Result<(), PluginError> {
+        match &self.hooks {
+            Some(hooks) => hooks.provision(self, session).await,
+            None => Err(PluginError::failed(
+                "only a builder can ask for the provisioners to run",
+            )),
+        }
+    }
+
+    /// Renders build-time template text (`{{ .HTTPIP }}`) with `data` and this build's name.
+    pub fn render(&self, text: &str, data: &[(String, String)]) -> Result<String, PluginError> {
+        let mut fields = self.data.clone();
+        fields.extend(data.iter().cloned());
+        let mut users = BTreeMap::new();
+        let mut ctx = Context::new(&self.globals, &mut users, Phase::Template)
+            .with_build(&self.build.name, &self.build.builder_type)
+            .with_data(&fields);
+        interpolate::render(text, &mut ctx)
+            .map_err(|e| PluginError::failed(format!("in {text:?}: {}", e.message)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            plugin: "provisioner test".into(),
+            read_only: vec!["/templates".into()],
+            read_write: vec!["/work".into()],
+            local_exec: false,
+            source: "kiln's default policy".into(),
+        }
+    }
+
+    #[test]
+    fn paths_are_checked_after_dot_dot_is_resolved() {
+        let g = grant();
+        assert!(g.check(Use::Read(Path::new("/templates/x.sh"))).is_ok());
+        assert!(g.check(Use::Write(Path::new("/work/out/x"))).is_ok());
+        assert!(g.check(Use::Write(Path::new("/templates/x"))).is_err());
+        let escape = g.check(Use::Read(Path::new("/work/../root/.ssh/id_ed25519")));
+        assert_eq!(
+            escape,
+            Err(PluginError::Denied(
+                "read /root/.ssh/id_ed25519 is outside the readable paths (provisioner test; kiln's default policy)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn local_exec_needs_the_grant() {
+        let g = grant();
+        let denied = g.check(Use::LocalExec(&["sh".to_owned()]));
+        assert!(
+            matches!(denied, Err(PluginError::Denied(t)) if t.contains("local exec of \"sh\""))
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub mod capabilities;
 pub mod catalog;
 pub mod digest;
 pub mod ledger;
+pub mod pipeline;
 pub mod plan;
 pub mod plugin;
 pub mod redact;

@@ -23,11 +23,14 @@
 
 pub mod bindings;
 mod cache;
+mod component;
+mod imports;
 mod output;
 mod runtime;
 mod sandbox;
 
 pub use cache::{ComponentCache, LoadOrigin};
+pub use component::Component;
 pub use output::{OutputLine, OutputSink, StreamKind};
 pub use runtime::{CallError, LoadError, Plugin, PluginCall, Runtime};
 pub use sandbox::{CallLimits, Sandbox};

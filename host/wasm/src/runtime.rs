@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{ComponentNamedList, InstancePre, Lift, Linker, Lower};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 use crate::cache::{ComponentCache, LoadOrigin};
 use crate::sandbox::{CallLimits, Sandbox, StoreState};
@@ -35,6 +35,8 @@ pub enum CallError {
     MissingExport(String),
     #[error("the plugin could not start: {0}")]
     Instantiate(String),
+    #[error("the build was cancelled")]
+    Cancelled,
 }
 
 /// One engine and linker for the process, and the compiled-component cache.
@@ -55,6 +57,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
+        crate::imports::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
         let running = Arc::new(AtomicBool::new(true));
         let weak_engine = engine.weak();
         let ticking = Arc::clone(&running);
@@ -113,13 +116,23 @@ impl Runtime {
             .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let ticks = limits
-            .wall_time
-            .as_nanos()
-            .div_ceil(EPOCH_TICK.as_nanos())
-            .max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        // Every tick the plugin yields to the executor, so a caller that stops waiting (a
+        // template `timeout`, Ctrl-C) can drop the call even while the plugin spins; past the
+        // wall-clock limit, or once the build is cancelled, the plugin traps.
+        let deadline = Instant::now() + limits.wall_time;
+        store.epoch_deadline_callback(move |ctx| {
+            let cancelled = ctx
+                .data()
+                .caps
+                .as_ref()
+                .is_some_and(|c| c.cancel.is_cancelled());
+            if cancelled || Instant::now() >= deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
         match plugin.pre.instantiate_async(&mut store).await {
             Ok(instance) => Ok(PluginCall {
                 store,
@@ -165,6 +178,17 @@ pub struct PluginCall {
 }
 
 impl PluginCall {
+    pub(crate) fn parts(&mut self) -> (&mut Store<StoreState>, &wasmtime::component::Instance) {
+        (&mut self.store, &self.instance)
+    }
+
+    /// Names the limit a failed typed call hit, when it hit one.
+    pub(crate) fn classify(&self, error: wasmtime::Error) -> CallError {
+        classify(error, &self.store, self.limits, |e| {
+            CallError::Trap(format!("{e:#}"))
+        })
+    }
+
     /// Calls a top-level exported function by name with typed parameters and results.
     pub async fn call<P, R>(&mut self, name: &str, params: P) -> Result<R, CallError>
     where
@@ -195,7 +219,16 @@ fn classify(
         return CallError::MemoryLimit(limits.memory_bytes);
     }
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return CallError::Timeout(limits.wall_time);
+        let cancelled = store
+            .data()
+            .caps
+            .as_ref()
+            .is_some_and(|c| c.cancel.is_cancelled());
+        return if cancelled {
+            CallError::Cancelled
+        } else {
+            CallError::Timeout(limits.wall_time)
+        };
     }
     other(error)
 }

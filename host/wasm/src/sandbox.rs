@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kiln_core::capabilities::Capabilities;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::AsyncStdoutStream;
@@ -43,6 +44,8 @@ pub struct Sandbox {
     pub read_write: Vec<PathBuf>,
     /// Where stdout and stderr lines go; discarded when `None`.
     pub output: Option<OutputSink>,
+    /// The build's capabilities the plugin's imports call; without them every import traps.
+    pub caps: Option<Arc<Capabilities>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -52,15 +55,18 @@ impl std::fmt::Debug for Sandbox {
             .field("read_only", &self.read_only)
             .field("read_write", &self.read_write)
             .field("output", &self.output.is_some())
+            .field("caps", &self.caps.as_ref().map(|c| c.grant.plugin.clone()))
             .finish()
     }
 }
 
-/// Per-store state: the WASI context and the memory limiter.
+/// Per-store state: the WASI context, the resource table, the memory limiter and the
+/// capabilities the kiln imports call.
 pub struct StoreState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
+    pub(crate) caps: Option<Arc<Capabilities>>,
 }
 
 impl WasiView for StoreState {
@@ -73,6 +79,26 @@ impl WasiView for StoreState {
 }
 
 impl Sandbox {
+    /// The sandbox a build's grant describes: its readable and writable directories (those
+    /// that exist), plugin output to the build's UI, and the capabilities themselves.
+    pub fn for_build(caps: Arc<Capabilities>, limits: CallLimits) -> Sandbox {
+        let existing = |dirs: &[PathBuf]| -> Vec<PathBuf> {
+            let mut out: Vec<PathBuf> = dirs.iter().filter(|d| d.is_dir()).cloned().collect();
+            out.dedup();
+            out
+        };
+        let log = caps.log.clone();
+        let output: OutputSink =
+            Arc::new(move |line: crate::output::OutputLine| log.message(&line.text));
+        Sandbox {
+            limits,
+            read_only: existing(&caps.grant.read_only),
+            read_write: existing(&caps.grant.read_write),
+            output: Some(output),
+            caps: Some(caps),
+        }
+    }
+
     /// Builds the store state: no environment variables, no arguments, no stdin, no network,
     /// only the granted directories.
     pub(crate) fn store_state(&self) -> wasmtime::Result<StoreState> {
@@ -104,6 +130,7 @@ impl Sandbox {
                 max_bytes: self.limits.memory_bytes,
                 exceeded: false,
             },
+            caps: self.caps.clone(),
         })
     }
 }

@@ -1,0 +1,411 @@
+//! The host side of every interface a plugin imports. Each function converts the WIT values
+//! and calls the build's [`Capabilities`] (the same door Rhai scripts use), which checks the
+//! grant and records what it opens in the ledger. Nothing here touches the world directly.
+
+use std::sync::Arc;
+
+use wasmtime::component::Resource;
+
+use kiln_core::archive::{ArchiveFormat, ArchiveRequest};
+use kiln_core::capabilities::{Capabilities, LocalCommand};
+use kiln_core::plugin::{ConfigError, PluginError};
+use kiln_core::session::{self as core_session, RemoteCommand, Session};
+use kiln_core::ui::Progress;
+
+use crate::bindings::builder::kiln::plugin as wit;
+use crate::bindings::post_processor::kiln::plugin::archive as wit_archive;
+use crate::sandbox::StoreState;
+
+/// A communicator session in a store's resource table.
+pub struct SessionHandle(pub(crate) Arc<dyn Session>);
+/// A progress bar a plugin opened.
+pub struct ProgressHandle(Box<dyn Progress>);
+/// An HTTP server (`http-serve`); none can be started in this version.
+pub struct ServerHandle(());
+/// A machine (`hypervisor`); none can be started in this version.
+pub struct MachineHandle(());
+
+type Outcome<T> = wasmtime::Result<Result<T, wit::types::Error>>;
+
+impl StoreState {
+    fn caps(&self) -> wasmtime::Result<Arc<Capabilities>> {
+        self.caps
+            .clone()
+            .ok_or_else(|| wasmtime::format_err!("this call was given no capabilities"))
+    }
+}
+
+pub(crate) fn to_wit_error(e: PluginError) -> wit::types::Error {
+    use wit::types::Error as W;
+    match e {
+        PluginError::InvalidConfig(list) => W::InvalidConfig(
+            list.into_iter()
+                .map(|c| wit::types::ConfigError {
+                    key: c.key,
+                    message: c.message,
+                })
+                .collect(),
+        ),
+        PluginError::Denied(t) => W::Denied(t),
+        PluginError::Timeout(t) => W::Timeout(t),
+        PluginError::Cancelled => W::Cancelled,
+        PluginError::Failed(t) | PluginError::Crashed(t) => W::Failed(t),
+    }
+}
+
+pub(crate) fn from_wit_error(e: wit::types::Error) -> PluginError {
+    use wit::types::Error as W;
+    match e {
+        W::InvalidConfig(list) => PluginError::InvalidConfig(
+            list.into_iter()
+                .map(|c| ConfigError {
+                    key: c.key,
+                    message: c.message,
+                })
+                .collect(),
+        ),
+        W::Denied(t) => PluginError::Denied(t),
+        W::Timeout(t) => PluginError::Timeout(t),
+        W::Cancelled => PluginError::Cancelled,
+        W::Failed(t) => PluginError::Failed(t),
+    }
+}
+
+fn wit_result<T>(r: Result<T, PluginError>) -> Outcome<T> {
+    Ok(r.map_err(to_wit_error))
+}
+
+impl wit::types::Host for StoreState {}
+
+impl wit::log::Host for StoreState {
+    async fn say(&mut self, text: String) -> wasmtime::Result<()> {
+        self.caps()?.log.say(&text);
+        Ok(())
+    }
+    async fn message(&mut self, text: String) -> wasmtime::Result<()> {
+        self.caps()?.log.message(&text);
+        Ok(())
+    }
+    async fn error(&mut self, text: String) -> wasmtime::Result<()> {
+        self.caps()?.log.error(&text);
+        Ok(())
+    }
+    async fn debug(&mut self, text: String) -> wasmtime::Result<()> {
+        self.caps()?.log.debug(&text);
+        Ok(())
+    }
+    async fn ask(&mut self, question: String) -> wasmtime::Result<Option<String>> {
+        let caps = self.caps()?;
+        // The terminal read blocks; keep it off the async workers.
+        let answer = tokio::task::spawn_blocking(move || caps.log.ask(&question)).await?;
+        Ok(answer)
+    }
+}
+
+impl wit::log::HostProgress for StoreState {
+    async fn new(
+        &mut self,
+        label: String,
+        total: u64,
+    ) -> wasmtime::Result<Resource<ProgressHandle>> {
+        let bar = self.caps()?.log.progress(&label, total);
+        Ok(self.table.push(ProgressHandle(bar))?)
+    }
+    async fn advance(
+        &mut self,
+        bar: Resource<ProgressHandle>,
+        amount: u64,
+    ) -> wasmtime::Result<()> {
+        self.table.get(&bar)?.0.advance(amount);
+        Ok(())
+    }
+    async fn finish(&mut self, bar: Resource<ProgressHandle>) -> wasmtime::Result<()> {
+        self.table.get(&bar)?.0.finish();
+        Ok(())
+    }
+    async fn drop(&mut self, bar: Resource<ProgressHandle>) -> wasmtime::Result<()> {
+        self.table.delete(bar)?.0.finish();
+        Ok(())
+    }
+}
+
+fn remote_command(c: wit::communicator::Command) -> RemoteCommand {
+    RemoteCommand {
+        line: c.line,
+        env: c.env,
+        stdin: c.stdin,
+    }
+}
+
+fn wit_exit(e: core_session::Exit) -> wit::communicator::Exit {
+    match e {
+        core_session::Exit::Status(s) => wit::communicator::Exit::Status(s),
+        core_session::Exit::Disconnected => wit::communicator::Exit::Disconnected,
+    }
+}
+
+impl wit::communicator::Host for StoreState {}
+
+impl wit::communicator::HostSession for StoreState {
+    async fn kind(&mut self, s: Resource<SessionHandle>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&s)?.0.kind().to_owned())
+    }
+    async fn exec(
+        &mut self,
+        s: Resource<SessionHandle>,
+        command: wit::communicator::Command,
+    ) -> Outcome<wit::communicator::Exit> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        let log = self.caps()?.log.clone();
+        let sink = move |line: &str, _stderr: bool| log.message(line);
+        wit_result(
+            session
+                .exec(&remote_command(command), &sink)
+                .await
+                .map(wit_exit),
+        )
+    }
+    async fn exec_captured(
+        &mut self,
+        s: Resource<SessionHandle>,
+        command: wit::communicator::Command,
+    ) -> Outcome<wit::communicator::Captured> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        wit_result(
+            session
+                .exec_captured(&remote_command(command))
+                .await
+                .map(|c| wit::communicator::Captured {
+                    exit: wit_exit(c.exit),
+                    stdout: c.stdout,
+                    stderr: c.stderr,
+                }),
+        )
+    }
+    async fn upload(
+        &mut self,
+        s: Resource<SessionHandle>,
+        host_path: String,
+        remote_path: String,
+    ) -> Outcome<()> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        let caps = self.caps()?;
+        let path = caps.resolve(&host_path);
+        if let Err(e) = caps.grant.check(kiln_core::capabilities::Use::Read(&path)) {
+            return wit_result(Err(e));
+        }
+        wit_result(session.upload(&path, &remote_path).await)
+    }
+    async fn upload_content(
+        &mut self,
+        s: Resource<SessionHandle>,
+        content: Vec<u8>,
+        remote_path: String,
+        mode: u32,
+    ) -> Outcome<()> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        wit_result(session.upload_content(&content, &remote_path, mode).await)
+    }
+    async fn download(
+        &mut self,
+        s: Resource<SessionHandle>,
+        remote_path: String,
+        host_path: String,
+    ) -> Outcome<()> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        let caps = self.caps()?;
+        let path = caps.resolve(&host_path);
+        if let Err(e) = caps.grant.check(kiln_core::capabilities::Use::Write(&path)) {
+            return wit_result(Err(e));
+        }
+        wit_result(session.download(&remote_path, &path).await)
+    }
+    async fn reconnect(&mut self, s: Resource<SessionHandle>) -> Outcome<()> {
+        let session = Arc::clone(&self.table.get(&s)?.0);
+        wit_result(session.reconnect().await)
+    }
+    async fn drop(&mut self, s: Resource<SessionHandle>) -> wasmtime::Result<()> {
+        self.table.delete(s)?;
+        Ok(())
+    }
+}
+
+impl wit::connector::Host for StoreState {
+    async fn connect(
+        &mut self,
+        options: String,
+        address: wit::types::Endpoint,
+    ) -> Outcome<Resource<SessionHandle>> {
+        let caps = self.caps()?;
+        match caps.connect(&options, &address.host, address.port).await {
+            Ok(session) => Ok(Ok(self.table.push(SessionHandle(session))?)),
+            Err(e) => wit_result(Err(e)),
+        }
+    }
+    async fn temporary_public_key(&mut self) -> Outcome<String> {
+        wit_result(self.caps()?.temporary_public_key())
+    }
+}
+
+impl wit::http_serve::Host for StoreState {
+    async fn start(
+        &mut self,
+        _settings: wit::http_serve::Settings,
+    ) -> Outcome<Resource<ServerHandle>> {
+        wit_result(Err(PluginError::not_available("the HTTP server")))
+    }
+}
+
+impl wit::http_serve::HostServer for StoreState {
+    async fn address(
+        &mut self,
+        _: Resource<ServerHandle>,
+    ) -> wasmtime::Result<wit::types::Endpoint> {
+        Err(wasmtime::format_err!(
+            "no HTTP server exists in this version"
+        ))
+    }
+    async fn requests(&mut self, _: Resource<ServerHandle>) -> wasmtime::Result<Vec<String>> {
+        Err(wasmtime::format_err!(
+            "no HTTP server exists in this version"
+        ))
+    }
+    async fn drop(&mut self, s: Resource<ServerHandle>) -> wasmtime::Result<()> {
+        self.table.delete(s)?;
+        Ok(())
+    }
+}
+
+impl wit::hypervisor::Host for StoreState {
+    async fn start(&mut self, driver: String, _spec: String) -> Outcome<Resource<MachineHandle>> {
+        wit_result(Err(PluginError::not_available(&format!(
+            "the {driver:?} hypervisor driver"
+        ))))
+    }
+    async fn invoke(
+        &mut self,
+        driver: String,
+        _action: String,
+        _arguments: String,
+    ) -> Outcome<String> {
+        wit_result(Err(PluginError::not_available(&format!(
+            "the {driver:?} hypervisor driver"
+        ))))
+    }
+}
+
+impl wit::hypervisor::HostMachine for StoreState {
+    async fn send_keys(&mut self, _: Resource<MachineHandle>, _: String, _: u32) -> Outcome<()> {
+        wit_result(Err(PluginError::not_available("machines")))
+    }
+    async fn communicator_address(
+        &mut self,
+        _: Resource<MachineHandle>,
+    ) -> Outcome<wit::types::Endpoint> {
+        wit_result(Err(PluginError::not_available("machines")))
+    }
+    async fn wait_stopped(&mut self, _: Resource<MachineHandle>, _: u64) -> Outcome<bool> {
+        wit_result(Err(PluginError::not_available("machines")))
+    }
+    async fn stop(&mut self, _: Resource<MachineHandle>, _: bool) -> Outcome<()> {
+        wit_result(Err(PluginError::not_available("machines")))
+    }
+    async fn invoke(
+        &mut self,
+        _: Resource<MachineHandle>,
+        _: String,
+        _: String,
+    ) -> Outcome<String> {
+        wit_result(Err(PluginError::not_available("machines")))
+    }
+    async fn destroy(&mut self, _: Resource<MachineHandle>) -> Outcome<()> {
+        wit_result(Err(PluginError::not_available("machines")))
+    }
+    async fn drop(&mut self, m: Resource<MachineHandle>) -> wasmtime::Result<()> {
+        self.table.delete(m)?;
+        Ok(())
+    }
+}
+
+impl wit::download::Host for StoreState {
+    async fn fetch(&mut self, _request: wit::download::Request) -> Outcome<String> {
+        wit_result(Err(PluginError::not_available("downloading")))
+    }
+}
+
+impl wit::artifacts::Host for StoreState {
+    async fn register(&mut self, path: String) -> Outcome<()> {
+        wit_result(self.caps()?.register_artifact(&path))
+    }
+    async fn digest(&mut self, path: String, algorithm: String) -> Outcome<String> {
+        wit_result(self.caps()?.digest(&path, &algorithm).await)
+    }
+}
+
+impl wit::build_hooks::Host for StoreState {
+    async fn provision(&mut self, session: Resource<SessionHandle>) -> Outcome<()> {
+        let session = Arc::clone(&self.table.get(&session)?.0);
+        let caps = self.caps()?;
+        wit_result(caps.provision(session).await)
+    }
+}
+
+impl wit::template::Host for StoreState {
+    async fn render(&mut self, text: String, data: Vec<(String, String)>) -> Outcome<String> {
+        wit_result(self.caps()?.render(&text, &data))
+    }
+}
+
+impl wit::local_exec::Host for StoreState {
+    async fn run(&mut self, command: wit::local_exec::Command) -> Outcome<i32> {
+        let caps = self.caps()?;
+        let command = LocalCommand {
+            argv: command.argv,
+            env: command.env,
+            cwd: command.cwd.map(|c| caps.resolve(&c)),
+        };
+        wit_result(caps.local_exec(command).await)
+    }
+}
+
+impl wit_archive::Host for StoreState {
+    async fn create(&mut self, request: wit_archive::Request) -> Outcome<u64> {
+        let caps = self.caps()?;
+        let Some(format) = ArchiveFormat::parse(&request.format) else {
+            return wit_result(Err(PluginError::failed(format!(
+                "unknown archive format {:?}",
+                request.format
+            ))));
+        };
+        let request = ArchiveRequest {
+            entries: request
+                .entries
+                .into_iter()
+                .map(|(path, name)| (caps.resolve(&path), name))
+                .collect(),
+            output: caps.resolve(&request.output),
+            format,
+            level: request.level,
+        };
+        wit_result(caps.archive(request).await)
+    }
+}
+
+/// Adds every kiln interface to a linker (once: the worlds share them).
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<StoreState>,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::HasSelf;
+    wit::log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::communicator::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::connector::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::http_serve::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::hypervisor::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::download::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::artifacts::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::build_hooks::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::template::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit::local_exec::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit_archive::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    Ok(())
+}

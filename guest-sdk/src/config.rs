@@ -1,14 +1,11 @@
 //! Config decoding whose errors name the key.
 
 use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
 
 /// One problem with a config, with the key path it concerns (`boot_command[3]`); the host
-/// prefixes the component's place in the template.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
+/// prefixes the component's place in the template. This is the contract's `config-error`.
+pub use crate::bindings::kiln::plugin::types::ConfigError;
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -22,27 +19,67 @@ impl std::fmt::Display for ConfigError {
 
 /// Decodes a config into `T`. A type error names the key it is at; an unknown key (with
 /// `#[serde(deny_unknown_fields)]`) is named itself, as Packer's "unknown configuration key".
+///
+/// serde stops at the first error, so to report them all at once the key that failed is
+/// dropped and the config decoded again, until it decodes or nothing more can be dropped (a
+/// second error under the same top-level key is found once the first is fixed).
 pub fn decode<T: DeserializeOwned>(json: &str) -> Result<T, Vec<ConfigError>> {
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        // The path already ends with the unknown key when there is one.
-        let key = e.path().to_string();
-        let key = if key == "." { String::new() } else { key };
+    let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        vec![ConfigError {
+            key: String::new(),
+            message: format!("the config is not valid JSON: {e}"),
+        }]
+    })?;
+    let mut errors = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
+    loop {
+        let e = match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(config) if errors.is_empty() => return Ok(config),
+            Ok(_) => return Err(errors),
+            Err(e) => e,
+        };
         let message = e.inner().to_string();
-        // serde_json appends " at line L column C": the host already points at the template.
-        let message = match message.rfind(" at line ") {
-            Some(i) => message[..i].to_owned(),
-            None => message,
+        // A required key that was dropped to get here is not the user's problem.
+        if missing_field(&message).is_some_and(|f| dropped.iter().any(|d| d == f)) {
+            return Err(errors);
+        }
+        errors.push(config_error(&e.path().to_string(), message));
+        let top = match e.path().iter().next() {
+            Some(Segment::Map { key }) => key.clone(),
+            _ => return Err(errors),
         };
-        let message = match unknown_field(&message) {
-            Some(field) => format!(
-                "unknown configuration key {field:?}{}",
-                expected_suffix(&message)
-            ),
-            None => message,
-        };
-        vec![ConfigError { key, message }]
-    })
+        match value.as_object_mut().and_then(|o| o.shift_remove(&top)) {
+            Some(_) => dropped.push(top),
+            None => return Err(errors),
+        }
+    }
+}
+
+fn config_error(path: &str, message: String) -> ConfigError {
+    // The path already ends with the unknown key when there is one.
+    let key = if path == "." {
+        String::new()
+    } else {
+        path.to_owned()
+    };
+    // serde_json appends " at line L column C": the host already points at the template.
+    let message = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    };
+    let message = match unknown_field(&message) {
+        Some(field) => format!(
+            "unknown configuration key {field:?}{}",
+            expected_suffix(&message)
+        ),
+        None => message,
+    };
+    ConfigError { key, message }
+}
+
+/// `missing field `x`` → `x`.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// `unknown field `x`, expected ...` → `x`.
@@ -155,6 +192,23 @@ mod tests {
             (e.key.as_str(), e.message.as_str()),
             ("", "missing field `inline`")
         );
+    }
+
+    #[test]
+    fn every_top_level_error_is_reported_at_once() {
+        let errors = decode::<Shell>(
+            r#"{"inline": ["a"], "bogus": 1, "valid_exit_codes": ["x"], "other": 2}"#,
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["bogus", "valid_exit_codes[0]", "other"]);
+    }
+
+    #[test]
+    fn a_dropped_required_key_is_not_reported_as_missing() {
+        let errors = decode::<Shell>(r#"{"inline": [1], "bogus": 1}"#).unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["inline[0]", "bogus"]);
     }
 
     #[test]

@@ -1,23 +1,82 @@
 //! The Rust SDK for kiln plugins.
 //!
-//! A plugin receives its config as JSON text, already interpolated by the host, and must
-//! report every problem with the key it concerns so the user sees `builders[0].ssh_timeout:
-//! invalid duration` rather than a bare parse error. [`config::decode`] does the typed part
-//! with serde; [`config::Problems`] collects the plugin's own checks.
+//! A plugin is one small crate with `crate-type = ["cdylib"]`, built with plain
+//! `cargo build --target wasm32-wasip2`: it implements [`Builder`], [`Provisioner`] or
+//! [`PostProcessor`] and exports it with [`export_builder!`], [`export_provisioner!`] or
+//! [`export_post_processor!`]. The host calls each export in a fresh instance, so every call
+//! carries the config (JSON text, already interpolated) and the [`BuildInfo`].
 //!
-//! ```
-//! use kiln_plugin_sdk::config::{decode, Problems};
+//! The config is decoded with serde by [`config::decode`], whose errors name the key
+//! (`inline[1]: invalid type ...`, `unknown configuration key "bogus"`); the plugin's own checks
+//! go in `prepare` through [`config::Problems`], so the user sees every problem at once.
+//!
+//! Everything a plugin does to the world goes through the host: [`log`] for the UI,
+//! [`template::render`] for build-time template text, [`artifacts`] for the files it makes,
+//! and the raw contract interfaces in [`host`] (`local_exec`, `archive`, `download`,
+//! `connector`, `build_hooks`, ...). Files are opened with `std::fs` at host paths; relative
+//! paths from a config go through [`BuildInfo::resolve`] first, since a component has no
+//! working directory.
+//!
+//! ```no_run
+//! use kiln_plugin_sdk::{BuildInfo, Error, PluginInfo, Provisioner, Session, config, log};
 //!
 //! #[derive(serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
-//! struct Checksum { checksum_types: Vec<String> }
-//!
-//! let config: Checksum = decode(r#"{"checksum_types": ["sha256"]}"#).unwrap();
-//! let mut problems = Problems::new();
-//! for (i, t) in config.checksum_types.iter().enumerate() {
-//!     problems.check(t.starts_with("sha"), format!("checksum_types[{i}]"), "unsupported");
+//! struct Config {
+//!     greeting: String,
 //! }
-//! assert!(problems.finish().is_ok());
+//!
+//! struct Hello;
+//!
+//! impl Provisioner for Hello {
+//!     type Config = Config;
+//!
+//!     fn info() -> PluginInfo {
+//!         PluginInfo::new("hello", env!("CARGO_PKG_VERSION"), "Says hello.")
+//!     }
+//!
+//!     fn prepare(config: &mut Config, _build: &BuildInfo) -> Result<Vec<String>, Error> {
+//!         let mut problems = config::Problems::new();
+//!         problems.check(!config.greeting.is_empty(), "greeting", "must not be empty");
+//!         problems.finish()?;
+//!         Ok(Vec::new())
+//!     }
+//!
+//!     fn provision(
+//!         config: Config,
+//!         build: &BuildInfo,
+//!         _session: &Session,
+//!         _data: &[(String, String)],
+//!     ) -> Result<(), Error> {
+//!         log::say(format!("{} from {}", config.greeting, build.name));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! kiln_plugin_sdk::export_provisioner!(Hello);
 //! ```
 
+pub mod artifacts;
+mod bindings;
+mod build_info;
 pub mod config;
+pub mod duration;
+mod error;
+pub mod log;
+pub mod plugin;
+pub mod template;
+
+/// The contract's host interfaces as generated, for what the helpers do not wrap:
+/// `host::local_exec::run`, `host::archive::create`, `host::download::fetch`,
+/// `host::connector::connect`, `host::build_hooks::provision`, `host::hypervisor`, ...
+pub mod host {
+    pub use crate::bindings::kiln::plugin::*;
+}
+
+pub use bindings::kiln::plugin::communicator::Session;
+pub use bindings::kiln::plugin::types::{Artifact, Endpoint, PluginInfo};
+pub use bindings::post_processor_world::exports::kiln::plugin::post_processor::Processed;
+pub use build_info::BuildInfo;
+pub use config::ConfigError;
+pub use error::{Context, Error};
+pub use plugin::{Builder, PostProcessor, Provisioner};

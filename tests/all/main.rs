@@ -9,6 +9,7 @@
     clippy::print_stdout
 )]
 
+mod build;
 mod cli_output;
 mod conformance;
 mod kiln;

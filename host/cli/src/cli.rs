@@ -99,6 +99,10 @@ pub struct BuildArgs {
     /// Prefix each line of output with an RFC 3339 timestamp.
     #[arg(long)]
     pub timestamp_ui: bool,
+    /// Let a third-party plugin type (from KILN_PLUGIN_PATH) run commands on this host, which
+    /// kiln's default policy allows only shell-local and the template's Rhai scripts. Repeatable.
+    #[arg(long, value_name = "TYPE")]
+    pub allow_local_exec: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

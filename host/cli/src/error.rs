@@ -40,6 +40,14 @@ impl CliError {
         }
     }
 
+    /// A failed build whose errors were already shown: exit 1, print nothing more.
+    pub fn build_reported() -> Self {
+        CliError {
+            kind: ErrorKind::Build,
+            diagnostics: Diagnostics::new(),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self.kind {
             ErrorKind::Usage => 2,

@@ -3,10 +3,12 @@
 //! This crate is the only one that writes to the terminal or picks exit codes: 0 success,
 //! 1 a build or validation error, 2 a usage error.
 
+mod build_ui;
 mod cli;
 mod commands;
 mod error;
 mod logging;
+mod plugins;
 mod secrets;
 mod session;
 mod ui;

@@ -32,6 +32,36 @@ impl ComponentKind {
     }
 }
 
+/// The types a run accepts: kiln's own, plus plugins found on `KILN_PLUGIN_PATH`.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    extra: Vec<(ComponentKind, String)>,
+}
+
+impl Catalog {
+    pub fn add(&mut self, kind: ComponentKind, type_name: impl Into<String>) {
+        self.extra.push((kind, type_name.into()));
+    }
+
+    pub fn is_known(&self, kind: ComponentKind, type_name: &str) -> bool {
+        kind.is_known(type_name) || self.extra.iter().any(|(k, t)| *k == kind && t == type_name)
+    }
+
+    /// Every known type of a kind, sorted.
+    pub fn known_types(&self, kind: ComponentKind) -> Vec<&str> {
+        let mut all: Vec<&str> = kind.known_types().to_vec();
+        all.extend(
+            self.extra
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, t)| t.as_str()),
+        );
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
 /// The platforms kiln builds for, under Packer's type names.
 pub const BUILDERS: &[&str] = &[
     "amazon-ebs",
@@ -44,6 +74,7 @@ pub const BUILDERS: &[&str] = &[
     "parallels-iso",
     "parallels-pvm",
     "qemu",
+    "rhai",
     "virtualbox-iso",
     "virtualbox-ovf",
     "vmware-iso",
@@ -59,6 +90,7 @@ pub const PROVISIONERS: &[&str] = &[
     "file",
     "puppet-masterless",
     "puppet-server",
+    "rhai",
     "salt-masterless",
     "shell",
     "shell-local",
@@ -74,6 +106,7 @@ pub const POST_PROCESSORS: &[&str] = &[
     "docker-save",
     "docker-tag",
     "manifest",
+    "rhai",
     "shell-local",
     "vagrant",
     "vagrant-cloud",

@@ -15,7 +15,7 @@ use kiln_template::node::{Node, Value};
 use kiln_template::source::{SourceFile, Span, Spanned};
 use kiln_template::variables::Variables;
 
-use crate::catalog::ComponentKind;
+use crate::catalog::{Catalog, ComponentKind};
 use crate::selection::Selection;
 
 /// The builds a command will run, in template order.
@@ -62,6 +62,7 @@ impl Plan {
         variables: &Variables,
         globals: &Globals,
         selection: &Selection,
+        catalog: &Catalog,
     ) -> Result<(Plan, Diagnostics), Diagnostics> {
         let mut d = Diagnostics::new();
         let source = &template.source;
@@ -85,7 +86,7 @@ impl Plan {
                 );
             }
         }
-        check_types(template, &mut d);
+        check_types(template, catalog, &mut d);
 
         // Build names may use user variables (Packer interpolates them too).
         let mut users = variables.clone();
@@ -231,9 +232,9 @@ fn parse_version(text: &str) -> Option<Vec<u64>> {
     Some(parts)
 }
 
-fn check_types(template: &Template, d: &mut Diagnostics) {
+fn check_types(template: &Template, catalog: &Catalog, d: &mut Diagnostics) {
     let mut check = |kind: ComponentKind, type_name: &Spanned<String>, path: &KeyPath| {
-        if kind.is_known(&type_name.value) {
+        if catalog.is_known(kind, &type_name.value) {
             return;
         }
         let mut diag = Diagnostic::error(format!(
@@ -245,13 +246,13 @@ fn check_types(template: &Template, d: &mut Diagnostics) {
         .with_path(&path.key("type"));
         diag = match kiln_template::suggest::closest(
             &type_name.value,
-            kind.known_types().iter().copied(),
+            catalog.known_types(kind),
         ) {
             Some(similar) => diag.hint(format!("did you mean {similar:?}?")),
             None => diag.note(format!(
                 "kiln's {}s are: {}",
                 kind.noun(),
-                kind.known_types().join(", ")
+                catalog.known_types(kind).join(", ")
             )),
         };
         d.push(diag);

@@ -1,27 +1,165 @@
-//! `kiln build`: checks and plans exactly as `validate` does, then runs the builds.
+//! `kiln build`: plans exactly as `validate` does, then runs every build through its plugins,
+//! prints Packer's end-of-run summary, and exits 1 when any build failed.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use kiln_core::pipeline::{self, BuildReport, OnError as CoreOnError, RunOptions, humanize};
+use kiln_core::ui::Ui as _;
 use kiln_template::Diagnostic;
+use tokio_util::sync::CancellationToken;
 
 use super::Env;
-use crate::cli::BuildArgs;
+use crate::build_ui::BuildUi;
+use crate::cli::{BuildArgs, OnError};
 use crate::error::CliError;
+use crate::plugins::{self, Plugins};
 
 pub fn run(env: &Env, args: &BuildArgs) -> Result<(), CliError> {
-    let plan = super::plan(env, &args.template, &args.selection)?;
+    let discovered = plugins::discover()?;
+    let catalog = plugins::catalog(&discovered);
+    let planned = super::plan(env, &args.template, &args.selection, &catalog)?;
+    let plan = &planned.plan;
     if args.debug {
         env.ui
             .say("Debug mode enabled. Builds will not be parallelized.");
     }
-    let names: Vec<&str> = plan.builds.iter().map(|b| b.name.as_str()).collect();
-    tracing::debug!(builds = ?names, on_error = ?args.on_error, parallel = args.parallel_builds, "planned");
-    // The builds themselves run as plugins (WASI components and Rhai scripts); that runtime is
-    // not part of this version, so nothing can run yet. Say so plainly rather than pretend.
-    Err(CliError::build(
-        Diagnostic::error(format!(
-            "cannot run {}: this version of kiln has no plugin runtime yet, so no builder can run",
-            names.join(", ")
-        ))
-        .note("the template, its variables and -only/-except were checked and are valid")
-        .hint("kiln validate and kiln inspect work on this template today"),
-    ))
+    let output_dir = std::env::current_dir().map_err(|e| {
+        CliError::build(Diagnostic::error(format!(
+            "cannot read the working directory: {e}"
+        )))
+    })?;
+    let runtime = kiln_wasm::Runtime::new(plugins::cache_dir()).map_err(|e| {
+        CliError::build(Diagnostic::error(format!("cannot start the plugin runtime: {e}")))
+    })?;
+    let source = Arc::new(Plugins::new(
+        Arc::new(runtime),
+        discovered,
+        planned.template_dir.clone(),
+        args.allow_local_exec.clone(),
+    ));
+    let names: Vec<String> = plan.builds.iter().map(|b| b.name.clone()).collect();
+    let ui = Arc::new(BuildUi::new(env.ui, args.timestamp_ui, names));
+    ui.announce_builds();
+    let options = RunOptions {
+        on_error: match args.on_error {
+            OnError::Cleanup => CoreOnError::Cleanup,
+            OnError::Abort => CoreOnError::Abort,
+            OnError::Ask => CoreOnError::Ask,
+            OnError::RunCleanupProvisioner => CoreOnError::RunCleanupProvisioner,
+        },
+        parallel: args.parallel_builds,
+        debug: args.debug,
+        force: args.force,
+        template_dir: planned.template_dir.clone(),
+        output_dir,
+        run_id: uuid::Uuid::new_v4().to_string(),
+    };
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::build(Diagnostic::error(format!("cannot start: {e}"))))?;
+    let started = Instant::now();
+    let cancel = CancellationToken::new();
+    let reports = tokio.block_on(async {
+        let interrupted = cancel.clone();
+        let signal_ui = Arc::clone(&ui);
+        tokio::spawn(async move {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            signal_ui.error("", "Cancelling build after receiving interrupt");
+            interrupted.cancel();
+        });
+        pipeline::run(
+            plan,
+            source,
+            Arc::clone(&ui) as Arc<dyn kiln_core::ui::Ui>,
+            Arc::new(planned.globals.clone()),
+            options,
+            cancel.clone(),
+        )
+        .await
+    });
+    summarize(&ui, &reports, started.elapsed(), cancel.is_cancelled());
+    if reports.iter().any(|r| r.result.is_err()) {
+        // Each failure was reported above; exit 1 without repeating it.
+        return Err(CliError::build_reported());
+    }
+    Ok(())
+}
+
+/// Packer's end of run: a line per build, the artifacts, the errors, machine-readable records.
+fn summarize(ui: &BuildUi, reports: &[BuildReport], total: std::time::Duration, cancelled: bool) {
+    for r in reports {
+        match &r.result {
+            Ok(_) => ui.line(&format!(
+                "Build '{}' finished after {}.",
+                r.name,
+                humanize(r.duration)
+            )),
+            Err(e) => ui.error(
+                "",
+                &format!("Build '{}' errored after {}: {e}", r.name, humanize(r.duration)),
+            ),
+        }
+    }
+    ui.line("");
+    ui.say("", &format!("Wait completed after {}", humanize(total)));
+    ui.line("");
+    if cancelled {
+        ui.error("", "Cleanly cancelled builds after being interrupted.");
+        return;
+    }
+    let failed: Vec<&BuildReport> = reports.iter().filter(|r| r.result.is_err()).collect();
+    if !failed.is_empty() {
+        ui.error("", "Some builds didn't complete successfully and had errors:");
+        for r in &failed {
+            if let Err(e) = &r.result {
+                ui.error("", &format!("--> {}: {e}", r.name).replacen("==> ", "", 1));
+            }
+        }
+        ui.machine("", "error-count", &[&failed.len().to_string()]);
+        for r in &failed {
+            if let Err(e) = &r.result {
+                ui.machine(&r.name, "error", &[&e.to_string()]);
+            }
+        }
+        ui.line("");
+    }
+    let successful: Vec<(&str, &kiln_core::plugin::Artifact)> = reports
+        .iter()
+        .filter_map(|r| r.result.as_ref().ok().map(|a| (r.name.as_str(), a)))
+        .flat_map(|(name, list)| list.iter().map(move |a| (name, a)))
+        .collect();
+    if successful.is_empty() {
+        ui.say("", "Builds finished but no artifacts were created.");
+    } else {
+        ui.say("", "Builds finished. The artifacts of successful builds are:");
+        for (name, artifact) in &successful {
+            ui.line(&format!("--> {name}: {}", artifact.description));
+        }
+    }
+    for r in reports {
+        let Ok(artifacts) = &r.result else { continue };
+        ui.machine(&r.name, "artifact-count", &[&artifacts.len().to_string()]);
+        for (i, a) in artifacts.iter().enumerate() {
+            let i = i.to_string();
+            ui.machine(&r.name, "artifact", &[&i, "builder-id", &a.builder_id]);
+            ui.machine(&r.name, "artifact", &[&i, "id", &a.id]);
+            ui.machine(&r.name, "artifact", &[&i, "string", &a.description]);
+            ui.machine(&r.name, "artifact", &[&i, "files-count", &a.files.len().to_string()]);
+            for (j, f) in a.files.iter().enumerate() {
+                ui.machine(&r.name, "artifact", &[&i, "file", &j.to_string(), f]);
+            }
+            ui.machine(&r.name, "artifact", &[&i, "end"]);
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod validate;
 pub mod version;
 
+use kiln_core::catalog::Catalog;
 use kiln_core::{Plan, Selection};
 use kiln_template::Diagnostics;
 
@@ -21,12 +22,21 @@ pub struct Env {
     pub var_args: Vec<VarArg>,
 }
 
+/// A checked plan and what running it needs from the template.
+pub struct Planned {
+    pub plan: Plan,
+    pub template_dir: std::path::PathBuf,
+    pub globals: kiln_template::interpolate::Globals,
+}
+
 /// Loads, resolves and plans: the full check `validate` and `build` share. Warnings are printed.
+/// `catalog` holds the types known besides kiln's own (plugins on `KILN_PLUGIN_PATH`).
 pub fn plan(
     env: &Env,
     template: &TemplateArgs,
     selection: &SelectionArgs,
-) -> Result<Plan, CliError> {
+    catalog: &Catalog,
+) -> Result<Planned, CliError> {
     let (template, mut warnings) = load_template(&template.template)?;
     let globals = globals_for(&template);
     let (variables, found) = resolve_variables(&template, &env.var_args, &globals)
@@ -36,11 +46,15 @@ pub fn plan(
         only: selection.only.clone(),
         except: selection.except.clone(),
     };
-    match Plan::new(&template, &variables, &globals, &selection) {
+    match Plan::new(&template, &variables, &globals, &selection, catalog) {
         Ok((plan, found)) => {
             warnings.extend(found);
             env.ui.diagnostics(&warnings);
-            Ok(plan)
+            Ok(Planned {
+                plan,
+                template_dir: template.source.dir().to_path_buf(),
+                globals,
+            })
         }
         Err(errors) => {
             let mut all = Diagnostics::new();

@@ -10,8 +10,9 @@ pub fn run(env: &Env, args: &ValidateArgs) -> Result<(), CliError> {
         let (_, warnings) = load_template(&args.template.template)?;
         env.ui.diagnostics(&warnings);
     } else {
-        let plan = super::plan(env, &args.template, &args.selection)?;
-        tracing::debug!(builds = plan.builds.len(), "template validated");
+        let catalog = crate::plugins::catalog(&crate::plugins::discover()?);
+        let planned = super::plan(env, &args.template, &args.selection, &catalog)?;
+        tracing::debug!(builds = planned.plan.builds.len(), "template validated");
     }
     env.ui.say("The template is valid.");
     Ok(())

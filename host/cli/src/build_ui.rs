@@ -1,0 +1,197 @@
+//! A build's output on the terminal, as Packer prints it: each build's lines prefixed with its
+//! name in its own colour (`==> name: ` for steps, `    name: ` for details), optional
+//! RFC 3339 timestamps, or machine-readable `ui` lines. Every line is redacted.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Mutex;
+
+use kiln_core::ui::{Progress, Ui as CoreUi};
+
+use crate::secrets::redact;
+use crate::ui::Ui;
+
+/// Packer's rotation: green, cyan, magenta, yellow, blue.
+const COLOURS: [u8; 5] = [32, 36, 35, 33, 34];
+
+pub struct BuildUi {
+    ui: Ui,
+    timestamps: bool,
+    builds: Vec<String>,
+    /// One writer at a time, so lines of parallel builds never interleave mid-line.
+    lock: Mutex<()>,
+}
+
+impl BuildUi {
+    pub fn new(ui: Ui, timestamps: bool, builds: Vec<String>) -> Self {
+        BuildUi {
+            ui,
+            timestamps,
+            builds,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn colour(&self, build: &str) -> Option<u8> {
+        if !self.ui.color || build.is_empty() {
+            return None;
+        }
+        let index = self.builds.iter().position(|b| b == build).unwrap_or(0);
+        Some(COLOURS[index % COLOURS.len()])
+    }
+
+    fn write(&self, to_stderr: bool, build: &str, bold: bool, line: &str) {
+        let mut text = line.to_owned();
+        if self.timestamps {
+            text = format!("{}: {text}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+        }
+        let text = redact(&text).into_owned();
+        let text = match self.colour(build) {
+            Some(c) => format!("\x1b[{};{c}m{text}\x1b[0m", if bold { 1 } else { 0 }),
+            None => text,
+        };
+        let _guard = self.lock.lock();
+        if to_stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+    }
+
+    /// One `name: output will be in this color.` line per build, then a blank line.
+    pub fn announce_builds(&self) {
+        if self.ui.machine_readable {
+            return;
+        }
+        for b in &self.builds {
+            self.write(false, b, true, &format!("{b}: output will be in this color."));
+        }
+        let _guard = self.lock.lock();
+        let _ = writeln!(std::io::stdout().lock());
+    }
+
+    /// A plain line (summary), outside any build.
+    pub fn line(&self, text: &str) {
+        if self.ui.machine_readable {
+            return;
+        }
+        self.write(false, "", false, text);
+    }
+
+    fn lines<'a>(prefix: &'a str, text: &'a str) -> impl Iterator<Item = String> + 'a {
+        text.lines().map(move |l| format!("{prefix}{l}"))
+    }
+}
+
+impl CoreUi for BuildUi {
+    fn say(&self, build: &str, text: &str) {
+        let prefix = if build.is_empty() {
+            "==> ".to_owned()
+        } else {
+            format!("==> {build}: ")
+        };
+        if self.ui.machine_readable {
+            self.ui.machine("", "ui", &["say", &format!("{prefix}{text}")]);
+            return;
+        }
+        for line in Self::lines(&prefix, text) {
+            self.write(false, build, true, &line);
+        }
+    }
+
+    fn message(&self, build: &str, text: &str) {
+        let prefix = if build.is_empty() {
+            "    ".to_owned()
+        } else {
+            format!("    {build}: ")
+        };
+        if self.ui.machine_readable {
+            self.ui
+                .machine("", "ui", &["message", &format!("{prefix}{text}")]);
+            return;
+        }
+        for line in Self::lines(&prefix, text) {
+            self.write(false, build, false, &line);
+        }
+    }
+
+    fn error(&self, build: &str, text: &str) {
+        let prefix = if build.is_empty() {
+            "==> ".to_owned()
+        } else {
+            format!("==> {build}: ")
+        };
+        if self.ui.machine_readable {
+            self.ui.machine("", "ui", &["error", &format!("{prefix}{text}")]);
+            return;
+        }
+        for line in Self::lines(&prefix, text) {
+            self.write(true, build, true, &line);
+        }
+    }
+
+    fn machine(&self, target: &str, kind: &str, data: &[&str]) {
+        self.ui.machine(target, kind, data);
+    }
+
+    fn progress(&self, build: &str, label: &str, total: u64) -> Box<dyn Progress> {
+        Box::new(LineProgress {
+            build: build.to_owned(),
+            label: label.to_owned(),
+            total,
+            done: Mutex::new((0, false)),
+            machine_readable: self.ui.machine_readable,
+        })
+    }
+
+    /// Reads the answer from the terminal (`/dev/tty`, as Packer does), never from stdin; no
+    /// terminal, or machine-readable output, means no answer.
+    fn ask(&self, build: &str, question: &str) -> Option<String> {
+        if self.ui.machine_readable {
+            return None;
+        }
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()?;
+        if !tty.is_terminal() {
+            return None;
+        }
+        self.say(build, question);
+        let mut answer = String::new();
+        std::io::BufReader::new(tty).read_line(&mut answer).ok()?;
+        Some(answer.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+/// A progress report as lines: the start, and the end with the amount done. (A live bar needs
+/// a terminal of its own; with parallel prefixed builds, lines read better.)
+struct LineProgress {
+    build: String,
+    label: String,
+    total: u64,
+    done: Mutex<(u64, bool)>,
+    machine_readable: bool,
+}
+
+impl Progress for LineProgress {
+    fn advance(&self, amount: u64) {
+        if let Ok(mut d) = self.done.lock() {
+            d.0 += amount;
+        }
+    }
+
+    fn finish(&self) {
+        let Ok(mut d) = self.done.lock() else { return };
+        if d.1 || self.machine_readable {
+            return;
+        }
+        d.1 = true;
+        let amount = if self.total > 0 {
+            format!("{} of {} bytes", d.0, self.total)
+        } else {
+            format!("{} bytes", d.0)
+        };
+        tracing::debug!(build = %self.build, "{}: {amount}", self.label);
+    }
+}

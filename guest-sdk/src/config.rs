@@ -3,6 +3,8 @@
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 
+pub mod weak;
+
 /// One problem with a config, with the key path it concerns (`boot_command[3]`); the host
 /// prefixes the component's place in the template. This is the contract's `config-error`.
 pub use crate::bindings::kiln::plugin::types::ConfigError;

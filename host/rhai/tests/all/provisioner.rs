@@ -56,6 +56,7 @@ async fn command_output_and_print_reach_the_ui() {
             error("something to worry about");
             debug("only in the debug log");
             local_exec(["/bin/echo", "from a command"]);
+            say(`no terminal to ask: ${type_of(ask("Continue?"))}`);
         }
         "#,
     );
@@ -76,6 +77,7 @@ async fn command_output_and_print_reach_the_ui() {
             "message: session: none",
             "error: something to worry about",
             "message: from a command",
+            "say: no terminal to ask: ()",
         ]
     );
 }

@@ -231,3 +231,24 @@ async fn dropping_the_call_stops_the_script() {
     }
     assert!(!build.cancel.is_cancelled());
 }
+
+#[test]
+fn deeply_nested_expressions_are_a_parse_error_not_a_crash() {
+    // Parsing happens on the caller's thread (a tokio worker, 2 MiB of stack), so the
+    // expression-depth limit is what keeps the parser's recursion in bounds.
+    let nested = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+    let source = format!("fn provision(session, data) {{ let x = {nested}; }}");
+    let err = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || RhaiPlugin::from_source("provision.rhai", &source, Limits::default()))
+        .unwrap()
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert!(err.to_string().starts_with("provision.rhai:1:"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Expression exceeds maximum complexity"),
+        "{err}"
+    );
+}

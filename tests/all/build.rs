@@ -18,11 +18,31 @@ fn build(dir: &Path, template: &serde_json::Value, args: &[&str]) -> Run {
     let mut all = vec!["build"];
     all.extend_from_slice(args);
     all.push("template.json");
-    Kiln::new(dir)
+    let tmp = private_tmp(dir);
+    let run = Kiln::new(dir)
         .env("KILN_CACHE_DIR", &cache_dir())
         .env("KILN_PLUGIN_PATH", kiln_embedded_plugins::test_plugin_dir())
+        .env("TMPDIR", tmp.to_str().unwrap())
         .args(&all)
-        .run()
+        .run();
+    assert_nothing_left_in(&tmp);
+    run
+}
+
+/// A TMPDIR of the test's own, to prove the build's temporary directory is gone afterwards.
+fn private_tmp(dir: &Path) -> std::path::PathBuf {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    tmp
+}
+
+fn assert_nothing_left_in(tmp: &Path) {
+    let left: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// One compiled-component cache for the whole test run: compiling is the slow part.
@@ -40,7 +60,10 @@ fn null_build(name: &str) -> serde_json::Value {
 fn alive(pid: i32) -> bool {
     // Signal 0 checks existence; a zombie still counts, so look at its state too.
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    !status.is_empty() && !status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))
+    !status.is_empty()
+        && !status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
 }
 
 fn wait_for_file(path: &Path, limit: Duration) -> String {
@@ -66,11 +89,27 @@ fn hello_example_runs_through_components_and_rhai() {
         .run();
     assert_eq!(run.code, 0, "{}", run.transcript());
     // shell-local (a component) ran the template's inline commands on the host.
-    assert!(run.stdout.contains("    hello: Hello from kiln"), "{}", run.stdout);
-    assert!(run.stdout.contains("    hello: This is build hello"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("    hello: Hello from kiln"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("    hello: This is build hello"),
+        "{}",
+        run.stdout
+    );
     // The Rhai provisioner ran too.
-    assert!(run.stdout.contains("==> hello: Hello from Rhai"), "{}", run.stdout);
-    assert!(run.stdout.contains("Build 'hello' finished after"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("==> hello: Hello from Rhai"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Build 'hello' finished after"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout
             .contains("--> hello: Did not export anything. This is the null builder"),
@@ -104,7 +143,8 @@ fn provisioner_failure_names_build_step_and_exit_code() {
     let run = build(dir.path(), &template, &[]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
-        run.stderr.contains("--> first: provisioners[1] (shell-local): "),
+        run.stderr
+            .contains("--> first: provisioners[1] (shell-local): "),
         "{}",
         run.stderr
     );
@@ -127,7 +167,11 @@ fn builds_run_in_parallel_and_one_at_a_time_when_asked() {
     });
     let run = build(dir.path(), &template, &[]);
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(run.stdout.contains("a: output will be in this color."), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("a: output will be in this color."),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("Build 'a' finished"), "{}", run.stdout);
     assert!(run.stdout.contains("Build 'b' finished"), "{}", run.stdout);
 
@@ -246,7 +290,8 @@ fn a_plugin_that_traps_fails_its_build_with_a_crash() {
     let run = build(dir.path(), &template, &[]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
-        run.stderr.contains("--> t: provisioners[0] (trap): the plugin crashed"),
+        run.stderr
+            .contains("--> t: provisioners[0] (trap): the plugin crashed"),
         "{}",
         run.stderr
     );
@@ -263,7 +308,11 @@ fn a_plugin_that_spins_is_stopped_at_its_timeout() {
     let run = build(dir.path(), &template, &[]);
     let took = started.elapsed();
     assert_eq!(run.code, 1, "{}", run.transcript());
-    assert!(run.stderr.contains("timeout of 2 seconds"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("timeout of 2 seconds"),
+        "{}",
+        run.stderr
+    );
     assert!(took < Duration::from_secs(60), "took {took:?}");
 }
 
@@ -332,9 +381,11 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing_behind() {
         serde_json::to_string(&template).unwrap(),
     )
     .unwrap();
+    let tmp = private_tmp(dir.path());
     let child = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(["build", "template.json"])
         .current_dir(dir.path())
+        .env("TMPDIR", &tmp)
         .env("NO_COLOR", "1")
         .env("KILN_CACHE_DIR", cache_dir())
         .stdin(Stdio::null())
@@ -342,10 +393,11 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing_behind() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let background: i32 = wait_for_file(&dir.path().join("background.pid"), Duration::from_secs(120))
-        .trim()
-        .parse()
-        .unwrap();
+    let background: i32 =
+        wait_for_file(&dir.path().join("background.pid"), Duration::from_secs(120))
+            .trim()
+            .parse()
+            .unwrap();
     let shell: i32 = wait_for_file(&dir.path().join("shell.pid"), Duration::from_secs(10))
         .trim()
         .parse()
@@ -367,4 +419,5 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing_behind() {
     );
     assert!(!alive(background), "background sleep {background} survived");
     assert!(!alive(shell), "shell {shell} survived");
+    assert_nothing_left_in(&tmp);
 }

@@ -92,10 +92,6 @@ snapshot!(
 );
 snapshot!(short_secret_warns, ["validate", "short-secret.json"]);
 snapshot!(
-    build_says_plainly_it_cannot_run_yet,
-    ["build", "valid.json"]
-);
-snapshot!(
     bad_on_error_is_a_usage_error,
     ["build", "-on-error=bogus", "valid.json"]
 );

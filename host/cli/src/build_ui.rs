@@ -42,7 +42,10 @@ impl BuildUi {
     fn write(&self, to_stderr: bool, build: &str, bold: bool, line: &str) {
         let mut text = line.to_owned();
         if self.timestamps {
-            text = format!("{}: {text}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+            text = format!(
+                "{}: {text}",
+                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+            );
         }
         let text = redact(&text).into_owned();
         let text = match self.colour(build) {
@@ -63,7 +66,12 @@ impl BuildUi {
             return;
         }
         for b in &self.builds {
-            self.write(false, b, true, &format!("{b}: output will be in this color."));
+            self.write(
+                false,
+                b,
+                true,
+                &format!("{b}: output will be in this color."),
+            );
         }
         let _guard = self.lock.lock();
         let _ = writeln!(std::io::stdout().lock());
@@ -75,6 +83,14 @@ impl BuildUi {
             return;
         }
         self.write(false, "", false, text);
+    }
+
+    /// A plain line on stderr (the summary's errors).
+    pub fn error_line(&self, text: &str) {
+        if self.ui.machine_readable {
+            return;
+        }
+        self.write(true, "", false, text);
     }
 
     fn lines<'a>(prefix: &'a str, text: &'a str) -> impl Iterator<Item = String> + 'a {
@@ -90,7 +106,8 @@ impl CoreUi for BuildUi {
             format!("==> {build}: ")
         };
         if self.ui.machine_readable {
-            self.ui.machine("", "ui", &["say", &format!("{prefix}{text}")]);
+            self.ui
+                .machine("", "ui", &["say", &format!("{prefix}{text}")]);
             return;
         }
         for line in Self::lines(&prefix, text) {
@@ -121,7 +138,8 @@ impl CoreUi for BuildUi {
             format!("==> {build}: ")
         };
         if self.ui.machine_readable {
-            self.ui.machine("", "ui", &["error", &format!("{prefix}{text}")]);
+            self.ui
+                .machine("", "ui", &["error", &format!("{prefix}{text}")]);
             return;
         }
         for line in Self::lines(&prefix, text) {

@@ -3,7 +3,7 @@
 //! compiled on first use (and then deserialized from the cache on later runs).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use kiln_core::catalog::{Catalog, ComponentKind};
@@ -11,7 +11,7 @@ use kiln_core::plugin::{Builder, PluginError, PluginSource, PostProcessor, Provi
 use kiln_embedded_plugins::{EmbeddedPlugin, Kind};
 use kiln_rhai::RhaiPlugin;
 use kiln_template::Diagnostic;
-use kiln_wasm::{Component, Runtime};
+use kiln_wasm::{CallLimits, Component, Runtime};
 
 use crate::error::CliError;
 
@@ -24,18 +24,13 @@ pub struct Discovered {
     pub path: PathBuf,
 }
 
-fn kind_of(kind: Kind) -> ComponentKind {
-    match kind {
-        Kind::Builder => ComponentKind::Builder,
-        Kind::Provisioner => ComponentKind::Provisioner,
-        Kind::PostProcessor => ComponentKind::PostProcessor,
-    }
-}
-
 fn embedded(kind: ComponentKind, name: &str) -> Option<&'static EmbeddedPlugin> {
-    kiln_embedded_plugins::all()
-        .iter()
-        .find(|p| kind_of(p.kind) == kind && p.name == name)
+    let kind = match kind {
+        ComponentKind::Builder => Kind::Builder,
+        ComponentKind::Provisioner => Kind::Provisioner,
+        ComponentKind::PostProcessor => Kind::PostProcessor,
+    };
+    kiln_embedded_plugins::find(kind, name)
 }
 
 /// Reads the directories of `KILN_PLUGIN_PATH` (colon-separated). A plugin may not take the
@@ -141,7 +136,10 @@ impl Plugins {
         let label = format!("{} {name}", kind.noun());
         let bytes: std::borrow::Cow<'static, [u8]> = if let Some(p) = embedded(kind, name) {
             std::borrow::Cow::Borrowed(p.bytes)
-        } else if let Some(d) = self.discovered.iter().find(|d| d.kind == kind && d.name == name)
+        } else if let Some(d) = self
+            .discovered
+            .iter()
+            .find(|d| d.kind == kind && d.name == name)
         {
             std::borrow::Cow::Owned(std::fs::read(&d.path).map_err(|e| {
                 PluginError::failed(format!("cannot read {}: {e}", d.path.display()))
@@ -156,7 +154,10 @@ impl Plugins {
             .runtime
             .load(&bytes)
             .map_err(|e| PluginError::Crashed(format!("{label}: {e}")))?;
-        let component = Component::new(Arc::clone(&self.runtime), Arc::new(plugin), label);
+        let mut component = Component::new(Arc::clone(&self.runtime), Arc::new(plugin), label);
+        if kind == ComponentKind::Builder {
+            component = component.with_limits(CallLimits::builder());
+        }
         if let Ok(mut loaded) = self.loaded.lock() {
             loaded.insert(key, component.clone());
         }
@@ -209,12 +210,9 @@ impl PluginSource for Plugins {
     fn may_exec_locally(&self, kind: ComponentKind, type_name: &str) -> bool {
         let first_party = match kind {
             ComponentKind::Builder => false,
-            ComponentKind::Provisioner | ComponentKind::PostProcessor => {
-                type_name == "shell-local"
-            }
+            ComponentKind::Provisioner | ComponentKind::PostProcessor => type_name == "shell-local",
         };
         // A Rhai script is the template's own code, as trusted as its shell-local steps.
         first_party || type_name == "rhai" || self.allow_local_exec.iter().any(|t| t == type_name)
     }
 }
-

@@ -244,10 +244,7 @@ fn check_types(template: &Template, catalog: &Catalog, d: &mut Diagnostics) {
         ))
         .at(&template.source, type_name.span)
         .with_path(&path.key("type"));
-        diag = match kiln_template::suggest::closest(
-            &type_name.value,
-            catalog.known_types(kind),
-        ) {
+        diag = match kiln_template::suggest::closest(&type_name.value, catalog.known_types(kind)) {
             Some(similar) => diag.hint(format!("did you mean {similar:?}?")),
             None => diag.note(format!(
                 "kiln's {}s are: {}",

@@ -22,14 +22,24 @@ pub struct CallLimits {
     pub wall_time: Duration,
 }
 
+impl CallLimits {
+    /// A builder's call spans the whole build: an OS install, every provisioner, the
+    /// shutdown. Time spent in host calls counts toward the deadline.
+    pub fn builder() -> Self {
+        CallLimits {
+            wall_time: Duration::from_secs(24 * 3600),
+            ..CallLimits::default()
+        }
+    }
+}
+
 impl Default for CallLimits {
-    /// Generous for a provisioner or post-processor; builders that wait for an OS install
-    /// through host calls spend that time in the host, where the deadline still counts, so
-    /// their callers raise it.
+    /// Generous for a provisioner or post-processor: a system upgrade over SSH takes long,
+    /// and a template's own `timeout` (enforced by the pipeline) is the tighter bound.
     fn default() -> Self {
         CallLimits {
             memory_bytes: 256 << 20,
-            wall_time: Duration::from_secs(30 * 60),
+            wall_time: Duration::from_secs(4 * 3600),
         }
     }
 }

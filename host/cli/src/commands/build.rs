@@ -30,7 +30,9 @@ pub fn run(env: &Env, args: &BuildArgs) -> Result<(), CliError> {
         )))
     })?;
     let runtime = kiln_wasm::Runtime::new(plugins::cache_dir()).map_err(|e| {
-        CliError::build(Diagnostic::error(format!("cannot start the plugin runtime: {e}")))
+        CliError::build(Diagnostic::error(format!(
+            "cannot start the plugin runtime: {e}"
+        )))
     })?;
     let source = Arc::new(Plugins::new(
         Arc::new(runtime),
@@ -107,7 +109,11 @@ fn summarize(ui: &BuildUi, reports: &[BuildReport], total: std::time::Duration, 
             )),
             Err(e) => ui.error(
                 "",
-                &format!("Build '{}' errored after {}: {e}", r.name, humanize(r.duration)),
+                &format!(
+                    "Build '{}' errored after {}: {e}",
+                    r.name,
+                    humanize(r.duration)
+                ),
             ),
         }
     }
@@ -120,10 +126,13 @@ fn summarize(ui: &BuildUi, reports: &[BuildReport], total: std::time::Duration, 
     }
     let failed: Vec<&BuildReport> = reports.iter().filter(|r| r.result.is_err()).collect();
     if !failed.is_empty() {
-        ui.error("", "Some builds didn't complete successfully and had errors:");
+        ui.error(
+            "",
+            "Some builds didn't complete successfully and had errors:",
+        );
         for r in &failed {
             if let Err(e) = &r.result {
-                ui.error("", &format!("--> {}: {e}", r.name).replacen("==> ", "", 1));
+                ui.error_line(&format!("--> {}: {e}", r.name));
             }
         }
         ui.machine("", "error-count", &[&failed.len().to_string()]);
@@ -142,7 +151,10 @@ fn summarize(ui: &BuildUi, reports: &[BuildReport], total: std::time::Duration, 
     if successful.is_empty() {
         ui.say("", "Builds finished but no artifacts were created.");
     } else {
-        ui.say("", "Builds finished. The artifacts of successful builds are:");
+        ui.say(
+            "",
+            "Builds finished. The artifacts of successful builds are:",
+        );
         for (name, artifact) in &successful {
             ui.line(&format!("--> {name}: {}", artifact.description));
         }
@@ -155,7 +167,11 @@ fn summarize(ui: &BuildUi, reports: &[BuildReport], total: std::time::Duration, 
             ui.machine(&r.name, "artifact", &[&i, "builder-id", &a.builder_id]);
             ui.machine(&r.name, "artifact", &[&i, "id", &a.id]);
             ui.machine(&r.name, "artifact", &[&i, "string", &a.description]);
-            ui.machine(&r.name, "artifact", &[&i, "files-count", &a.files.len().to_string()]);
+            ui.machine(
+                &r.name,
+                "artifact",
+                &[&i, "files-count", &a.files.len().to_string()],
+            );
             for (j, f) in a.files.iter().enumerate() {
                 ui.machine(&r.name, "artifact", &[&i, "file", &j.to_string(), f]);
             }

@@ -72,7 +72,7 @@ fn config_error(path: &str, message: String) -> ConfigError {
     let message = match unknown_field(&message) {
         Some(field) => format!(
             "unknown configuration key {field:?}{}",
-            expected_suffix(&message)
+            suggestion(field, &message)
         ),
         None => message,
     };
@@ -89,11 +89,44 @@ fn unknown_field(message: &str) -> Option<&str> {
     message.strip_prefix("unknown field `")?.split('`').next()
 }
 
-fn expected_suffix(message: &str) -> String {
-    match message.find(", expected ") {
-        Some(i) => format!("; {}", &message[i + 2..]),
-        None => String::new(),
+/// `; did you mean "folder"?` when one of the keys serde expected is a likely typo of `field`.
+/// The whole list is left out: a builder has dozens of keys.
+fn suggestion(field: &str, message: &str) -> String {
+    let Some(i) = message.find(", expected ") else {
+        return String::new();
+    };
+    let best = message[i..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|candidate| (edit_distance(field, candidate), candidate))
+        .min();
+    match best {
+        Some((distance, candidate)) if distance <= (field.len() / 3).max(1) => {
+            format!("; did you mean {candidate:?}?")
+        }
+        _ => String::new(),
     }
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Collects a plugin's own checks so `prepare` reports them all at once.
@@ -173,17 +206,12 @@ mod tests {
     fn unknown_keys_are_named_like_packer() {
         let e = first_error(r#"{"inline": [], "bogus_key": 1}"#);
         assert_eq!(e.key, "bogus_key");
-        assert!(
-            e.message
-                .starts_with("unknown configuration key \"bogus_key\"; expected one of"),
-            "{}",
-            e.message
-        );
+        assert_eq!(e.message, "unknown configuration key \"bogus_key\"");
         let e = first_error(r#"{"inline": [], "remote": {"fodler": "/tmp"}}"#);
         assert_eq!(e.key, "remote.fodler");
         assert_eq!(
             e.to_string(),
-            "remote.fodler: unknown configuration key \"fodler\"; expected `folder`"
+            "remote.fodler: unknown configuration key \"fodler\"; did you mean \"folder\"?"
         );
     }
 

@@ -79,12 +79,13 @@ impl Processed {
         }
     }
 
-    /// The input artifact itself, passed on (shell-local): kept, since it is the output too.
+    /// The input artifact itself, passed on (shell-local): kept whatever the user said, since
+    /// it is the output too.
     pub fn unchanged(input: Artifact) -> Self {
         Processed {
             artifact: input,
             keep_input: true,
-            force_keep: false,
+            force_keep: true,
         }
     }
 }

@@ -55,10 +55,16 @@ fn as_i64(value: &Value) -> Result<i64, String> {
                 Some(rest) => (true, rest),
                 None => (false, t.strip_prefix('+').unwrap_or(t)),
             };
-            let parsed = match digits.strip_prefix("0x").or(digits.strip_prefix("0X")) {
-                Some(hex) => i64::from_str_radix(hex, 16),
-                None => digits.parse::<i64>(),
+            // Go's base 0, as mapstructure's weak decoding parses: 0x, 0o, 0b, and a leading 0
+            // for octal (file modes: "0644").
+            let (radix, digits) = match digits.get(..2) {
+                Some("0x" | "0X") => (16, &digits[2..]),
+                Some("0o" | "0O") => (8, &digits[2..]),
+                Some("0b" | "0B") => (2, &digits[2..]),
+                _ if digits.len() > 1 && digits.starts_with('0') => (8, &digits[1..]),
+                _ => (10, digits),
             };
+            let parsed = i64::from_str_radix(&digits.replace('_', ""), radix);
             parsed
                 .map(|n| if negative { -n } else { n })
                 .map_err(|_| format!("cannot parse {s:?} as a number"))
@@ -130,7 +136,7 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     })
 }
 
-/// Any integer type: `22`, `"22"`, `"0x16"`.
+/// Any integer type: `22`, `"22"`, `"0x16"`, `"0644"` (octal, as in Go).
 pub fn int<'de, D: Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T, D::Error> {
     with(d, |v| in_range(as_i64(&v)?))
 }
@@ -198,13 +204,15 @@ mod tests {
         wait: Option<Duration>,
         #[serde(default, deserialize_with = "super::string")]
         text: String,
+        #[serde(default, deserialize_with = "super::int")]
+        mode: u32,
     }
 
     #[test]
     fn strings_from_user_variables_decode_as_packer_does() {
         let c: C = decode(
             r#"{"flag": "true", "port": "2222", "names": "a,b", "codes": ["0", 2],
-                "wait": "1m30s", "text": 3}"#,
+                "wait": "1m30s", "text": 3, "mode": "0644"}"#,
         )
         .unwrap();
         assert!(c.flag);
@@ -213,6 +221,7 @@ mod tests {
         assert_eq!(c.codes, [0, 2]);
         assert_eq!(c.wait, Some(Duration::from_secs(90)));
         assert_eq!(c.text, "3");
+        assert_eq!(c.mode, 0o644);
         let c: C = decode(r#"{"flag": null, "port": "", "names": null}"#).unwrap();
         assert!(!c.flag && c.port == 0 && c.names.is_empty() && c.wait.is_none());
     }

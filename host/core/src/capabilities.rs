@@ -316,6 +316,30 @@ impl Capabilities {
         }
     }
 
+    /// Copies a host file or directory (checked readable) to the machine over `session`.
+    pub async fn upload(
+        &self,
+        session: &dyn Session,
+        host_path: &str,
+        remote_path: &str,
+    ) -> Result<(), PluginError> {
+        let path = self.resolve(host_path);
+        self.grant.check(Use::Read(&path))?;
+        session.upload(&path, remote_path).await
+    }
+
+    /// Copies a remote file or directory to a host path (checked writable).
+    pub async fn download(
+        &self,
+        session: &dyn Session,
+        remote_path: &str,
+        host_path: &str,
+    ) -> Result<(), PluginError> {
+        let path = self.resolve(host_path);
+        self.grant.check(Use::Write(&path))?;
+        session.download(remote_path, &path).await
+    }
+
     pub fn temporary_public_key(&self) -> Result<String, PluginError> {
         Err(PluginError::not_available("the temporary SSH key"))
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, INT, ImmutableString, Map, Position};
 
-use kiln_core::capabilities::{LocalCommand, Use};
+use kiln_core::capabilities::LocalCommand;
 use kiln_core::plugin::PluginError;
 use kiln_core::session::{Exit, RemoteCommand, Session};
 
@@ -312,15 +312,13 @@ fn register_session(engine: &mut Engine, ctx: &Arc<CallContext>) {
             exec_captured(&c, s, &remote_command(line, &options, "exec_captured")?)
         },
     );
-    // Host paths are checked against the grant here, as `kiln-wasm`'s session imports do:
-    // the session itself knows nothing of grants.
+    // Transfers go through `Capabilities`, which checks the host path against the grant.
     let c = Arc::clone(ctx);
     engine.register_fn(
         "upload",
         move |s: &mut ScriptSession, host_path: &str, remote_path: &str| -> Result<()> {
-            let path = c.caps.resolve(host_path);
-            c.caps.grant.check(Use::Read(&path)).map_err(raise)?;
-            c.block_on(s.0.upload(&path, remote_path)).map_err(raise)
+            c.block_on(c.caps.upload(&*s.0, host_path, remote_path))
+                .map_err(raise)
         },
     );
     let c = Arc::clone(ctx);
@@ -337,9 +335,8 @@ fn register_session(engine: &mut Engine, ctx: &Arc<CallContext>) {
     engine.register_fn(
         "download",
         move |s: &mut ScriptSession, remote_path: &str, host_path: &str| -> Result<()> {
-            let path = c.caps.resolve(host_path);
-            c.caps.grant.check(Use::Write(&path)).map_err(raise)?;
-            c.block_on(s.0.download(remote_path, &path)).map_err(raise)
+            c.block_on(c.caps.download(&*s.0, remote_path, host_path))
+                .map_err(raise)
         },
     );
     let c = Arc::clone(ctx);

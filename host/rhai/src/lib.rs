@@ -19,7 +19,7 @@
 //! statements (imports, constants) run before each entry point. `config` (the entry's keys
 //! but `type` and `script`) and `build` (`name`, `builder_type`, `run_id`, `template_dir`,
 //! `output_dir`, `temp_dir`, `force`, `debug`) are read-only maps visible everywhere.
-//! `README.md` beside this crate is the reference for script authors.
+//! `guest-sdk/rhai/README.md` is the reference for script authors.
 //!
 //! # Example
 //!

@@ -190,11 +190,7 @@ impl wit::communicator::HostSession for StoreState {
     ) -> Outcome<()> {
         let session = Arc::clone(&self.table.get(&s)?.0);
         let caps = self.caps()?;
-        let path = caps.resolve(&host_path);
-        if let Err(e) = caps.grant.check(kiln_core::capabilities::Use::Read(&path)) {
-            return wit_result(Err(e));
-        }
-        wit_result(session.upload(&path, &remote_path).await)
+        wit_result(caps.upload(&*session, &host_path, &remote_path).await)
     }
     async fn upload_content(
         &mut self,
@@ -214,11 +210,7 @@ impl wit::communicator::HostSession for StoreState {
     ) -> Outcome<()> {
         let session = Arc::clone(&self.table.get(&s)?.0);
         let caps = self.caps()?;
-        let path = caps.resolve(&host_path);
-        if let Err(e) = caps.grant.check(kiln_core::capabilities::Use::Write(&path)) {
-            return wit_result(Err(e));
-        }
-        wit_result(session.download(&remote_path, &path).await)
+        wit_result(caps.download(&*session, &remote_path, &host_path).await)
     }
     async fn reconnect(&mut self, s: Resource<SessionHandle>) -> Outcome<()> {
         let session = Arc::clone(&self.table.get(&s)?.0);

@@ -85,6 +85,14 @@ impl BuildUi {
         self.write(false, "", false, text);
     }
 
+    /// A line about one build, in its colour (`Build 'x' finished after ...`).
+    pub fn build_line(&self, build: &str, to_stderr: bool, text: &str) {
+        if self.ui.machine_readable {
+            return;
+        }
+        self.write(to_stderr, build, true, text);
+    }
+
     /// A plain line on stderr (the summary's errors).
     pub fn error_line(&self, text: &str) {
         if self.ui.machine_readable {

@@ -681,23 +681,25 @@ impl ProvisionHook {
     }
 }
 
-/// Packer's humanized durations: `1 second 5 milliseconds`, `2 minutes 3 seconds`.
+/// Packer's humanized durations: the two largest non-zero units (`4 seconds 521
+/// milliseconds`, `13 milliseconds 775 microseconds`).
 pub fn humanize(d: Duration) -> String {
-    let total_ms = d.as_millis();
+    let micros = d.as_micros();
     let parts = [
-        (total_ms / 3_600_000, "hour"),
-        ((total_ms / 60_000) % 60, "minute"),
-        ((total_ms / 1000) % 60, "second"),
-        (total_ms % 1000, "millisecond"),
+        (micros / 3_600_000_000, "hour"),
+        ((micros / 60_000_000) % 60, "minute"),
+        ((micros / 1_000_000) % 60, "second"),
+        ((micros / 1000) % 1000, "millisecond"),
+        (micros % 1000, "microsecond"),
     ];
     let words: Vec<String> = parts
         .iter()
         .filter(|(n, _)| *n > 0)
+        .take(2)
         .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
         .collect();
     if words.is_empty() {
-        let micros = d.as_micros();
-        format!("{micros} microsecond{}", if micros == 1 { "" } else { "s" })
+        "0 microseconds".to_owned()
     } else {
         words.join(" ")
     }

@@ -137,6 +137,10 @@ impl PostProcessor for ManifestPostProcessor {
         };
 
         let path = build.resolve(&config.output);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .context(format!("Unable to write {}", config.output))?;
+        }
         let _lock = Lock::acquire(&path, &config.output)?;
         let mut manifest = match std::fs::read(&path) {
             Ok(bytes) if bytes.is_empty() => Manifest::default(),
@@ -161,10 +165,6 @@ impl PostProcessor for ManifestPostProcessor {
         manifest.last_run_uuid = build.run_id.clone();
         let text = serde_json::to_string_pretty(&manifest)
             .map_err(|e| Error::failed(format!("Unable to marshal JSON {e}")))?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .context(format!("Unable to write {}", config.output))?;
-        }
         std::fs::write(&path, text).context(format!("Unable to write {}", config.output))?;
 
         Ok(Processed {

@@ -102,13 +102,18 @@ pub fn run(env: &Env, args: &BuildArgs) -> Result<(), CliError> {
 fn summarize(ui: &BuildUi, reports: &[BuildReport], total: std::time::Duration, cancelled: bool) {
     for r in reports {
         match &r.result {
-            Ok(_) => ui.line(&format!(
-                "Build '{}' finished after {}.",
-                r.name,
-                humanize(r.duration)
-            )),
-            Err(e) => ui.error(
-                "",
+            Ok(_) => ui.build_line(
+                &r.name,
+                false,
+                &format!(
+                    "Build '{}' finished after {}.",
+                    r.name,
+                    humanize(r.duration)
+                ),
+            ),
+            Err(e) => ui.build_line(
+                &r.name,
+                true,
                 &format!(
                     "Build '{}' errored after {}: {e}",
                     r.name,

@@ -421,3 +421,55 @@ fn ctrl_c_cancels_the_build_and_leaves_nothing_behind() {
     assert!(!alive(shell), "shell {shell} survived");
     assert_nothing_left_in(&tmp);
 }
+
+/// Builds a template whose one provisioner is the Rhai script `script`, and returns what the
+/// user sees, with durations masked.
+fn rhai_transcript(script: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("step.rhai"), script).unwrap();
+    let template = serde_json::json!({
+        "builders": [null_build("r")],
+        "provisioners": [{"type": "rhai", "script": "step.rhai", "name_to_greet": "world"}]
+    });
+    let run = build(dir.path(), &template, &[]);
+    mask_durations(&run.transcript())
+}
+
+/// `after 12 milliseconds 3 microseconds` → `after [duration]`.
+fn mask_durations(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.find(" after ") {
+            Some(i) => {
+                let rest = &line[i + 7..];
+                let end = rest.find([':', '.']).unwrap_or(rest.len());
+                let (duration, tail) = rest.split_at(end);
+                if duration.split(' ').all(|w| {
+                    w.chars().all(|c| c.is_ascii_digit())
+                        || w.trim_end_matches('s').ends_with("second")
+                        || w.trim_end_matches('s').ends_with("minute")
+                        || w.trim_end_matches('s').ends_with("hour")
+                }) {
+                    format!("{} after [duration]{tail}", &line[..i])
+                } else {
+                    line.to_owned()
+                }
+            }
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn rhai_parse_error_names_script_line_and_column() {
+    insta::assert_snapshot!(rhai_transcript(
+        "fn provision(session, data) {\n    let greeting = ;\n}\n"
+    ));
+}
+
+#[test]
+fn rhai_runtime_error_names_script_line_and_column() {
+    insta::assert_snapshot!(rhai_transcript(
+        "fn provision(session, data) {\n    say(`hello ${config.name_to_greet}`);\n    frobnicate(\"x\");\n}\n"
+    ));
+}

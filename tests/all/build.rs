@@ -473,3 +473,60 @@ fn rhai_runtime_error_names_script_line_and_column() {
         "fn provision(session, data) {\n    say(`hello ${config.name_to_greet}`);\n    frobnicate(\"x\");\n}\n"
     ));
 }
+
+#[test]
+fn a_background_process_neither_holds_up_nor_outlives_its_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = serde_json::json!({
+        "builders": [null_build("bg")],
+        "provisioners": [{"type": "shell-local", "inline": [
+            "sleep 300 & echo $! > background.pid"
+        ]}]
+    });
+    let started = Instant::now();
+    let run = build(dir.path(), &template, &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the build waited for its background process"
+    );
+    let pid: i32 = std::fs::read_to_string(dir.path().join("background.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!alive(pid), "background process {pid} outlived its build");
+}
+
+#[test]
+fn machine_readable_build_reports_artifacts_as_packer_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = serde_json::json!({
+        "builders": [null_build("m")],
+        "provisioners": [{"type": "shell-local", "inline": ["echo a,b"]}]
+    });
+    let run = build(dir.path(), &template, &["-machine-readable"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_once(',').map_or(l, |(_, rest)| rest))
+        .collect();
+    assert!(lines.contains(&",ui,message,    m: a%!(PACKER_COMMA)b"), "{lines:#?}");
+    let artifact: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("m,artifact"))
+        .collect();
+    assert_eq!(
+        artifact,
+        [
+            "m,artifact-count,1",
+            "m,artifact,0,builder-id,fnoeding.null",
+            "m,artifact,0,id,Null",
+            "m,artifact,0,string,Did not export anything. This is the null builder",
+            "m,artifact,0,files-count,0",
+            "m,artifact,0,end",
+        ]
+    );
+}

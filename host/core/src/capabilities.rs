@@ -108,6 +108,22 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// How long output is still read after a host command exits.
+const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends each line of a command's output to the build's UI.
+fn pump_lines(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    log: BuildLog,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.message(&line);
+        }
+    })
+}
+
 /// What a builder asks of the rest of the build: run the template's provisioners.
 #[async_trait]
 pub trait BuildHooks: Send + Sync {
@@ -259,26 +275,24 @@ impl Capabilities {
         }
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let out_log = self.log.clone();
-        let err_log = self.log.clone();
-        let pump_out = async move {
-            if let Some(s) = stdout {
-                let mut lines = BufReader::new(s).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    out_log.message(&line);
-                }
-            }
-        };
-        let pump_err = async move {
-            if let Some(s) = stderr {
-                let mut lines = BufReader::new(s).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    err_log.message(&line);
-                }
-            }
-        };
+        let pumps = [
+            stdout.map(|s| pump_lines(s, self.log.clone())),
+            stderr.map(|s| pump_lines(s, self.log.clone())),
+        ];
         let run = async {
-            let ((), (), status) = tokio::join!(pump_out, pump_err, child.wait());
+            let status = child.wait().await;
+            // A background process the command started may hold its output open for as long
+            // as it lives; read what is buffered, then stop waiting (the ledger ends it with
+            // the build).
+            for pump in pumps.into_iter().flatten() {
+                let abort = pump.abort_handle();
+                if tokio::time::timeout(OUTPUT_GRACE, pump).await.is_err() {
+                    abort.abort();
+                    self.log.debug(&format!(
+                        "{program}: a background process still holds its output open; not waiting for it"
+                    ));
+                }
+            }
             status
         };
         tokio::select! {

@@ -530,3 +530,56 @@ fn machine_readable_build_reports_artifacts_as_packer_does() {
         ]
     );
 }
+
+#[test]
+fn on_error_ask_retries_the_failed_step_when_told_to_on_the_terminal() {
+    // `script` gives kiln a terminal; the answer typed there is `r` (retry), and the retried
+    // provisioner passes because its first attempt left a mark.
+    let dir = tempfile::tempdir().unwrap();
+    let template = serde_json::json!({
+        "builders": [null_build("q")],
+        "provisioners": [{"type": "shell-local", "inline": [
+            "if [ -f tried ]; then echo second try; else touch tried; exit 1; fi"
+        ]}]
+    });
+    std::fs::write(
+        dir.path().join("template.json"),
+        serde_json::to_string(&template).unwrap(),
+    )
+    .unwrap();
+    let command = format!(
+        "{} build -on-error=ask template.json",
+        env!("CARGO_BIN_EXE_kiln")
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("KILN_CACHE_DIR", cache_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Answer once the question is on the terminal (the tried mark shows the step failed).
+    let _ = wait_for_file_exists(&dir.path().join("tried"), Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(500));
+    std::io::Write::write_all(&mut stdin, b"r\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("[r] retry step"), "{stdout}");
+    assert!(stdout.contains("q: second try"), "{stdout}");
+}
+
+fn wait_for_file_exists(path: &Path, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

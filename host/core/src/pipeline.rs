@@ -98,6 +98,7 @@ pub async fn run(
             globals: Arc::clone(&globals),
             options: options.clone(),
             cancel: cancel.clone(),
+            aborted: Arc::default(),
         };
         let gate = Arc::clone(&gate);
         tasks.spawn(async move {
@@ -152,6 +153,8 @@ struct BuildRunner {
     globals: Arc<Globals>,
     options: RunOptions,
     cancel: CancellationToken,
+    /// Set when a failure was decided as "abort" (by the mode, or the user at `ask`).
+    aborted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A provisioner ready to run: its plan entry and its plugin.
@@ -204,13 +207,12 @@ impl BuildRunner {
     async fn run(&self) -> Result<Vec<Artifact>, BuildError> {
         let ledger = Arc::new(Ledger::new());
         let result = self.run_with(&ledger).await;
+        let aborted = self.aborted.load(std::sync::atomic::Ordering::Relaxed);
         let outcome = match &result {
             Ok(_) => Outcome::Success,
             Err(e) if e.is_cancelled() => Outcome::Failure,
-            Err(_) => match self.options.on_error {
-                OnError::Abort | OnError::RunCleanupProvisioner => Outcome::Abort,
-                OnError::Cleanup | OnError::Ask => Outcome::Failure,
-            },
+            Err(_) if aborted => Outcome::Abort,
+            Err(_) => Outcome::Failure,
         };
         if outcome == Outcome::Abort {
             self.log
@@ -472,6 +474,7 @@ impl BuildRunner {
             globals: Arc::clone(&self.globals),
             options: self.options.clone(),
             cancel: self.cancel.clone(),
+            aborted: Arc::clone(&self.aborted),
         }
     }
 
@@ -501,6 +504,15 @@ impl BuildRunner {
 
     /// `--on-error=ask` asks; every other mode decides by itself.
     async fn decide(&self, failure: &BuildError) -> Decision {
+        let decision = self.decision(failure).await;
+        if decision == Decision::Abort {
+            self.aborted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        decision
+    }
+
+    async fn decision(&self, failure: &BuildError) -> Decision {
         match self.options.on_error {
             OnError::Cleanup => Decision::Cleanup,
             OnError::Abort | OnError::RunCleanupProvisioner => Decision::Abort,
@@ -648,11 +660,13 @@ impl BuildHooks for ProvisionHook {
                 if failure.is_cancelled() {
                     return Err(self.remember(failure));
                 }
-                match runner.decide(&failure).await {
+                let decision = runner.decide(&failure).await;
+                // `run-cleanup-provisioner` aborts, but runs the cleanup provisioner first.
+                let run_cleanup = decision == Decision::Cleanup
+                    || runner.options.on_error == OnError::RunCleanupProvisioner;
+                match decision {
                     Decision::Retry => continue,
-                    Decision::Abort if runner.options.on_error == OnError::Abort => {
-                        return Err(self.remember(failure));
-                    }
+                    _ if !run_cleanup => return Err(self.remember(failure)),
                     _ => {
                         if let Some(cleanup) = &self.cleanup {
                             runner.log.say(

@@ -512,7 +512,10 @@ fn machine_readable_build_reports_artifacts_as_packer_does() {
         .lines()
         .map(|l| l.split_once(',').map_or(l, |(_, rest)| rest))
         .collect();
-    assert!(lines.contains(&",ui,message,    m: a%!(PACKER_COMMA)b"), "{lines:#?}");
+    assert!(
+        lines.contains(&",ui,message,    m: a%!(PACKER_COMMA)b"),
+        "{lines:#?}"
+    );
     let artifact: Vec<&str> = lines
         .iter()
         .copied()

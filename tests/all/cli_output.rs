@@ -92,6 +92,10 @@ snapshot!(
 );
 snapshot!(short_secret_warns, ["validate", "short-secret.json"]);
 snapshot!(
+    plugin_config_errors_point_at_their_keys,
+    ["validate", "plugin-config-errors.json"]
+);
+snapshot!(
     bad_on_error_is_a_usage_error,
     ["build", "-on-error=bogus", "valid.json"]
 );

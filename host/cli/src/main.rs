@@ -7,6 +7,7 @@ mod build_ui;
 mod cli;
 mod commands;
 mod error;
+mod execute;
 mod logging;
 mod plugins;
 mod secrets;

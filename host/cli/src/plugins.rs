@@ -207,6 +207,15 @@ impl PluginSource for Plugins {
         ))
     }
 
+    fn provides(&self, kind: ComponentKind, type_name: &str) -> bool {
+        type_name == "rhai"
+            || embedded(kind, type_name).is_some()
+            || self
+                .discovered
+                .iter()
+                .any(|d| d.kind == kind && d.name == type_name)
+    }
+
     fn may_exec_locally(&self, kind: ComponentKind, type_name: &str) -> bool {
         let first_party = match kind {
             ComponentKind::Builder => false,

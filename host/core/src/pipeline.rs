@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use kiln_template::interpolate::Globals;
+use kiln_template::key_path::KeyPath;
 
 use crate::capabilities::{BuildHooks, Capabilities, Grant};
 use crate::catalog::ComponentKind;
@@ -47,6 +48,9 @@ pub struct RunOptions {
     pub template_dir: PathBuf,
     pub output_dir: PathBuf,
     pub run_id: String,
+    /// `kiln validate`: only prepare every component (all config errors at once); nothing runs.
+    /// Types with no plugin in this version are skipped rather than reported.
+    pub prepare_only: bool,
 }
 
 /// How one build ended.
@@ -61,9 +65,14 @@ pub struct BuildReport {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{step}: {error}")]
 pub struct BuildError {
-    /// `builder (null)`, `provisioners[2] (shell-local)`, `post-processors[0][1] (checksum)`.
+    /// `builders[0] (null)`, `provisioners[2] (shell-local)`, `post-processors[0][1] (checksum)`.
     pub step: String,
     pub error: PluginError,
+    /// Where the failing component is written in the template (`provisioners[2]`).
+    pub path: Option<KeyPath>,
+    /// Further errors found together with this one (every component's config is checked
+    /// before anything runs).
+    pub also: Vec<BuildError>,
 }
 
 impl BuildError {
@@ -132,6 +141,8 @@ pub async fn run(
                 result: Err(BuildError {
                     step: "build".into(),
                     error: PluginError::failed("the build stopped unexpectedly"),
+                    path: None,
+                    also: Vec::new(),
                 }),
             })
         })
@@ -167,18 +178,20 @@ struct ReadyProvisioner {
 
 impl ReadyProvisioner {
     fn step(&self) -> String {
-        let key = if self.index == usize::MAX {
-            "error-cleanup-provisioner".to_owned()
-        } else {
-            format!("provisioners[{}]", self.index)
-        };
-        format!("{key} ({})", self.planned.provisioner_type)
+        provisioner_step(&self.planned)
     }
 }
 
+/// `provisioners[2] (shell-local)`: where the template writes it, and its type.
+fn provisioner_step(p: &PlannedProvisioner) -> String {
+    format!("{} ({})", p.path, p.provisioner_type)
+}
+
+fn post_processor_step(pp: &PlannedPostProcessor) -> String {
+    format!("{} ({})", pp.path, pp.post_processor_type)
+}
+
 struct ReadyPostProcessor {
-    chain: usize,
-    index: usize,
     planned: PlannedPostProcessor,
     plugin: Arc<dyn PostProcessor>,
     grant: Grant,
@@ -186,10 +199,7 @@ struct ReadyPostProcessor {
 
 impl ReadyPostProcessor {
     fn step(&self) -> String {
-        format!(
-            "post-processors[{}][{}] ({})",
-            self.chain, self.index, self.planned.post_processor_type
-        )
+        post_processor_step(&self.planned)
     }
 }
 
@@ -230,6 +240,8 @@ impl BuildRunner {
         let temp_dir = make_temp_dir(&self.build.name).map_err(|e| BuildError {
             step: "build".into(),
             error: PluginError::failed(format!("cannot create a temporary directory: {e}")),
+            path: None,
+            also: Vec::new(),
         })?;
         ledger.record_temp_dir(temp_dir.clone());
         let info = BuildInfo {
@@ -242,7 +254,17 @@ impl BuildRunner {
             force: self.options.force,
             debug: self.options.debug,
         };
-        let builder_step = format!("builder ({})", self.build.builder_type);
+        let builder_step = format!("{} ({})", self.build.path, self.build.builder_type);
+        let fail = |step: &str, path: &KeyPath, error: PluginError| BuildError {
+            step: step.to_owned(),
+            error,
+            path: Some(path.clone()),
+            also: Vec::new(),
+        };
+        let prepare_only = self.options.prepare_only;
+        let available = |kind: ComponentKind, type_name: &str| {
+            !prepare_only || self.source.provides(kind, type_name)
+        };
         let caps_for = |grant: Grant| {
             Capabilities::new(
                 info.clone(),
@@ -257,26 +279,26 @@ impl BuildRunner {
         // Find and prepare every component first, so config errors of all of them are
         // reported before anything runs (Packer prepares all of a build's components first).
         let builder_grant = self.grant(ComponentKind::Builder, &self.build.builder_type, &temp_dir);
-        let builder: Arc<dyn Builder> = self
-            .source
-            .builder(&self.build.builder_type, &self.build.config)
-            .map_err(|error| BuildError {
-                step: builder_step.clone(),
-                error,
-            })?;
-        let builder_config = self.build.config.to_string();
         let mut errors = Vec::new();
-        let builder_caps = Arc::new(caps_for(builder_grant.clone()));
-        match self
-            .cancellable(builder.prepare(&builder_config, &builder_caps))
-            .await
-        {
-            Ok(warnings) => self.warn(&warnings),
-            Err(error) => errors.push(BuildError {
-                step: builder_step.clone(),
-                error,
-            }),
-        }
+        let builder_config = self.build.config.to_string();
+        let builder: Option<Arc<dyn Builder>> =
+            if available(ComponentKind::Builder, &self.build.builder_type) {
+                let builder = self
+                    .source
+                    .builder(&self.build.builder_type, &self.build.config)
+                    .map_err(|error| fail(&builder_step, &self.build.path, error))?;
+                let builder_caps = Arc::new(caps_for(builder_grant.clone()));
+                match self
+                    .cancellable(builder.prepare(&builder_config, &builder_caps))
+                    .await
+                {
+                    Ok(warnings) => self.warn(&warnings),
+                    Err(error) => errors.push(fail(&builder_step, &self.build.path, error)),
+                }
+                Some(builder)
+            } else {
+                None
+            };
         let mut provisioners = Vec::new();
         let planned = self.build.provisioners.iter().cloned().enumerate().chain(
             self.build
@@ -286,17 +308,14 @@ impl BuildRunner {
         );
         for (index, p) in planned {
             let grant = self.grant(ComponentKind::Provisioner, &p.provisioner_type, &temp_dir);
-            let mut ready_step = format!("provisioners[{index}] ({})", p.provisioner_type);
-            if index == usize::MAX {
-                ready_step = format!("error-cleanup-provisioner ({})", p.provisioner_type);
+            if !available(ComponentKind::Provisioner, &p.provisioner_type) {
+                continue;
             }
+            let ready_step = provisioner_step(&p);
             let plugin = match self.source.provisioner(&p.provisioner_type, &p.config) {
                 Ok(plugin) => plugin,
                 Err(error) => {
-                    errors.push(BuildError {
-                        step: ready_step,
-                        error,
-                    });
+                    errors.push(fail(&ready_step, &p.path, error));
                     continue;
                 }
             };
@@ -306,10 +325,7 @@ impl BuildRunner {
                 .await
             {
                 Ok(warnings) => self.warn(&warnings),
-                Err(error) => errors.push(BuildError {
-                    step: ready_step,
-                    error,
-                }),
+                Err(error) => errors.push(fail(&ready_step, &p.path, error)),
             }
             provisioners.push(ReadyProvisioner {
                 index,
@@ -319,25 +335,25 @@ impl BuildRunner {
             });
         }
         let mut chains: Vec<Vec<ReadyPostProcessor>> = Vec::new();
-        for (chain_index, chain) in self.build.post_processor_chains.iter().enumerate() {
+        for chain in &self.build.post_processor_chains {
             let mut ready = Vec::new();
-            for (index, pp) in chain.iter().enumerate() {
+            for pp in chain {
+                if !available(ComponentKind::PostProcessor, &pp.post_processor_type) {
+                    continue;
+                }
                 let grant = self.grant(
                     ComponentKind::PostProcessor,
                     &pp.post_processor_type,
                     &temp_dir,
                 );
-                let step = format!(
-                    "post-processors[{chain_index}][{index}] ({})",
-                    pp.post_processor_type
-                );
+                let step = post_processor_step(pp);
                 let plugin = match self
                     .source
                     .post_processor(&pp.post_processor_type, &pp.config)
                 {
                     Ok(plugin) => plugin,
                     Err(error) => {
-                        errors.push(BuildError { step, error });
+                        errors.push(fail(&step, &pp.path, error));
                         continue;
                     }
                 };
@@ -347,11 +363,9 @@ impl BuildRunner {
                     .await
                 {
                     Ok(warnings) => self.warn(&warnings),
-                    Err(error) => errors.push(BuildError { step, error }),
+                    Err(error) => errors.push(fail(&step, &pp.path, error)),
                 }
                 ready.push(ReadyPostProcessor {
-                    chain: chain_index,
-                    index,
                     planned: pp.clone(),
                     plugin,
                     grant,
@@ -359,12 +373,21 @@ impl BuildRunner {
             }
             chains.push(ready);
         }
-        if let Some(first) = errors.first().cloned() {
-            for e in &errors[1..] {
-                self.log.error(&e.to_string());
-            }
+        if !errors.is_empty() {
+            let mut first = errors.remove(0);
+            first.also = errors;
             return Err(first);
         }
+        if prepare_only {
+            return Ok(Vec::new());
+        }
+        let Some(builder) = builder else {
+            return Err(fail(
+                &builder_step,
+                &self.build.path,
+                PluginError::failed("no builder plugin"),
+            ));
+        };
 
         // The builder runs; it calls back into `ProvisionHook` when the machine is reachable.
         let (regular, cleanup): (Vec<_>, Vec<_>) = provisioners
@@ -390,6 +413,8 @@ impl BuildRunner {
                     let failure = failed.unwrap_or(BuildError {
                         step: builder_step.clone(),
                         error,
+                        path: None,
+                        also: Vec::new(),
                     });
                     if failure.is_cancelled() || failure.step != builder_step {
                         return Err(failure);
@@ -423,6 +448,8 @@ impl BuildRunner {
                             let failure = BuildError {
                                 step: pp.step(),
                                 error,
+                                path: None,
+                                also: Vec::new(),
                             };
                             if failure.is_cancelled() {
                                 return Err(failure);
@@ -656,6 +683,8 @@ impl BuildHooks for ProvisionHook {
                 let failure = BuildError {
                     step: p.step(),
                     error,
+                    path: None,
+                    also: Vec::new(),
                 };
                 if failure.is_cancelled() {
                     return Err(self.remember(failure));

@@ -27,6 +27,8 @@ pub struct Plan {
 #[derive(Clone, Debug)]
 pub struct PlannedBuild {
     pub name: String,
+    /// Where the builder is written (`builders[0]`).
+    pub path: KeyPath,
     pub builder_type: String,
     /// The builder's config for this build (interpolated; build-time actions left in place).
     pub config: serde_json::Value,
@@ -181,6 +183,7 @@ impl Plan {
                 .collect();
             builds.push(PlannedBuild {
                 name: name.clone(),
+                path: builder.path.clone(),
                 builder_type: kind.clone(),
                 config,
                 provisioners,

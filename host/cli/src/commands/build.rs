@@ -4,43 +4,25 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kiln_core::pipeline::{self, BuildReport, OnError as CoreOnError, RunOptions, humanize};
+use kiln_core::pipeline::{BuildReport, OnError as CoreOnError, RunOptions, humanize};
 use kiln_core::ui::Ui as _;
-use kiln_template::Diagnostic;
-use tokio_util::sync::CancellationToken;
 
 use super::Env;
 use crate::build_ui::BuildUi;
 use crate::cli::{BuildArgs, OnError};
 use crate::error::CliError;
-use crate::plugins::{self, Plugins};
+use crate::execute;
+use crate::plugins;
 
 pub fn run(env: &Env, args: &BuildArgs) -> Result<(), CliError> {
     let discovered = plugins::discover()?;
     let catalog = plugins::catalog(&discovered);
     let planned = super::plan(env, &args.template, &args.selection, &catalog)?;
-    let plan = &planned.plan;
     if args.debug {
         env.ui
             .say("Debug mode enabled. Builds will not be parallelized.");
     }
-    let output_dir = std::env::current_dir().map_err(|e| {
-        CliError::build(Diagnostic::error(format!(
-            "cannot read the working directory: {e}"
-        )))
-    })?;
-    let runtime = kiln_wasm::Runtime::new(plugins::cache_dir()).map_err(|e| {
-        CliError::build(Diagnostic::error(format!(
-            "cannot start the plugin runtime: {e}"
-        )))
-    })?;
-    let source = Arc::new(Plugins::new(
-        Arc::new(runtime),
-        discovered,
-        planned.template_dir.clone(),
-        args.allow_local_exec.clone(),
-    ));
-    let names: Vec<String> = plan.builds.iter().map(|b| b.name.clone()).collect();
+    let names: Vec<String> = planned.plan.builds.iter().map(|b| b.name.clone()).collect();
     let ui = Arc::new(BuildUi::new(env.ui, args.timestamp_ui, names));
     ui.announce_builds();
     let options = RunOptions {
@@ -54,44 +36,20 @@ pub fn run(env: &Env, args: &BuildArgs) -> Result<(), CliError> {
         debug: args.debug,
         force: args.force,
         template_dir: planned.template_dir.clone(),
-        output_dir,
+        output_dir: execute::output_dir()?,
         run_id: uuid::Uuid::new_v4().to_string(),
+        prepare_only: false,
     };
-
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::build(Diagnostic::error(format!("cannot start: {e}"))))?;
     let started = Instant::now();
-    let cancel = CancellationToken::new();
-    let reports = tokio.block_on(async {
-        let interrupted = cancel.clone();
-        let signal_ui = Arc::clone(&ui);
-        tokio::spawn(async move {
-            let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            signal_ui.error("", "Cancelling build after receiving interrupt");
-            interrupted.cancel();
-        });
-        pipeline::run(
-            plan,
-            source,
-            Arc::clone(&ui) as Arc<dyn kiln_core::ui::Ui>,
-            Arc::new(planned.globals.clone()),
-            options,
-            cancel.clone(),
-        )
-        .await
-    });
-    summarize(&ui, &reports, started.elapsed(), cancel.is_cancelled());
-    if reports.iter().any(|r| r.result.is_err()) {
+    let ran = execute::run(
+        &planned,
+        discovered,
+        args.allow_local_exec.clone(),
+        Arc::clone(&ui),
+        options,
+    )?;
+    summarize(&ui, &ran.reports, started.elapsed(), ran.cancelled);
+    if ran.reports.iter().any(|r| r.result.is_err()) {
         // Each failure was reported above; exit 1 without repeating it.
         return Err(CliError::build_reported());
     }
@@ -138,6 +96,9 @@ fn summarize(ui: &BuildUi, reports: &[BuildReport], total: std::time::Duration, 
         for r in &failed {
             if let Err(e) = &r.result {
                 ui.error_line(&format!("--> {}: {e}", r.name));
+                for more in &e.also {
+                    ui.error_line(&format!("--> {}: {more}", r.name));
+                }
             }
         }
         ui.machine("", "error-count", &[&failed.len().to_string()]);

@@ -25,6 +25,7 @@ pub struct Env {
 /// A checked plan and what running it needs from the template.
 pub struct Planned {
     pub plan: Plan,
+    pub template: kiln_template::Template,
     pub template_dir: std::path::PathBuf,
     pub globals: kiln_template::interpolate::Globals,
 }
@@ -53,6 +54,7 @@ pub fn plan(
             Ok(Planned {
                 plan,
                 template_dir: template.source.dir().to_path_buf(),
+                template,
                 globals,
             })
         }

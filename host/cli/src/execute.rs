@@ -1,0 +1,87 @@
+//! Running a plan through the plugin runtime, for `kiln build` (everything) and `kiln validate`
+//! (every component's `prepare`): the compiled-component cache, the plugin source, a tokio
+//! runtime, and SIGINT/SIGTERM turned into cancellation.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kiln_core::pipeline::{self, BuildReport, RunOptions};
+use kiln_core::ui::Ui as _;
+use kiln_template::Diagnostic;
+use tokio_util::sync::CancellationToken;
+
+use crate::build_ui::BuildUi;
+use crate::commands::Planned;
+use crate::error::CliError;
+use crate::plugins::{self, Discovered, Plugins};
+
+/// How a run ended: a report per build, and whether the user interrupted it.
+pub struct Ran {
+    pub reports: Vec<BuildReport>,
+    pub cancelled: bool,
+}
+
+/// The working directory: where relative outputs go, as in Packer.
+pub fn output_dir() -> Result<PathBuf, CliError> {
+    std::env::current_dir().map_err(|e| {
+        CliError::build(Diagnostic::error(format!(
+            "cannot read the working directory: {e}"
+        )))
+    })
+}
+
+/// Runs `planned` under `options`, the builds' output going to `ui`.
+pub fn run(
+    planned: &Planned,
+    discovered: Vec<Discovered>,
+    allow_local_exec: Vec<String>,
+    ui: Arc<BuildUi>,
+    options: RunOptions,
+) -> Result<Ran, CliError> {
+    let runtime = kiln_wasm::Runtime::new(plugins::cache_dir()).map_err(|e| {
+        CliError::build(Diagnostic::error(format!(
+            "cannot start the plugin runtime: {e}"
+        )))
+    })?;
+    let source = Arc::new(Plugins::new(
+        Arc::new(runtime),
+        discovered,
+        planned.template_dir.clone(),
+        allow_local_exec,
+    ));
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::build(Diagnostic::error(format!("cannot start: {e}"))))?;
+    let cancel = CancellationToken::new();
+    let reports = tokio.block_on(async {
+        let interrupted = cancel.clone();
+        let signal_ui = Arc::clone(&ui);
+        tokio::spawn(async move {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            signal_ui.error("", "Cancelling build after receiving interrupt");
+            interrupted.cancel();
+        });
+        pipeline::run(
+            &planned.plan,
+            source,
+            Arc::clone(&ui) as Arc<dyn kiln_core::ui::Ui>,
+            Arc::new(planned.globals.clone()),
+            options,
+            cancel.clone(),
+        )
+        .await
+    });
+    Ok(Ran {
+        reports,
+        cancelled: cancel.is_cancelled(),
+    })
+}

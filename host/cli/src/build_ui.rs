@@ -101,58 +101,41 @@ impl BuildUi {
         self.write(true, "", false, text);
     }
 
-    fn lines<'a>(prefix: &'a str, text: &'a str) -> impl Iterator<Item = String> + 'a {
-        text.lines().map(move |l| format!("{prefix}{l}"))
+    /// One `ui` line of a kind (`say`, `message`, `error`), prefixed as Packer prefixes it:
+    /// `==> build: ` for steps and errors, `    build: ` for details.
+    fn emit(&self, kind: &str, build: &str, text: &str) {
+        let (arrow, to_stderr, bold) = match kind {
+            "message" => ("    ", false, false),
+            "error" => ("==> ", true, true),
+            _ => ("==> ", false, true),
+        };
+        let prefix = if build.is_empty() {
+            arrow.to_owned()
+        } else {
+            format!("{arrow}{build}: ")
+        };
+        if self.ui.machine_readable {
+            self.ui
+                .machine("", "ui", &[kind, &format!("{prefix}{text}")]);
+            return;
+        }
+        for line in text.lines() {
+            self.write(to_stderr, build, bold, &format!("{prefix}{line}"));
+        }
     }
 }
 
 impl CoreUi for BuildUi {
     fn say(&self, build: &str, text: &str) {
-        let prefix = if build.is_empty() {
-            "==> ".to_owned()
-        } else {
-            format!("==> {build}: ")
-        };
-        if self.ui.machine_readable {
-            self.ui
-                .machine("", "ui", &["say", &format!("{prefix}{text}")]);
-            return;
-        }
-        for line in Self::lines(&prefix, text) {
-            self.write(false, build, true, &line);
-        }
+        self.emit("say", build, text);
     }
 
     fn message(&self, build: &str, text: &str) {
-        let prefix = if build.is_empty() {
-            "    ".to_owned()
-        } else {
-            format!("    {build}: ")
-        };
-        if self.ui.machine_readable {
-            self.ui
-                .machine("", "ui", &["message", &format!("{prefix}{text}")]);
-            return;
-        }
-        for line in Self::lines(&prefix, text) {
-            self.write(false, build, false, &line);
-        }
+        self.emit("message", build, text);
     }
 
     fn error(&self, build: &str, text: &str) {
-        let prefix = if build.is_empty() {
-            "==> ".to_owned()
-        } else {
-            format!("==> {build}: ")
-        };
-        if self.ui.machine_readable {
-            self.ui
-                .machine("", "ui", &["error", &format!("{prefix}{text}")]);
-            return;
-        }
-        for line in Self::lines(&prefix, text) {
-            self.write(true, build, true, &line);
-        }
+        self.emit("error", build, text);
     }
 
     fn machine(&self, target: &str, kind: &str, data: &[&str]) {

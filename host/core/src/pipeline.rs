@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use kiln_template::duration::humanize;
 use kiln_template::interpolate::Globals;
 use kiln_template::key_path::KeyPath;
 
@@ -721,44 +722,5 @@ impl ProvisionHook {
             *slot = Some(failure);
         }
         error
-    }
-}
-
-/// Packer's humanized durations: the two largest non-zero units (`4 seconds 521
-/// milliseconds`, `13 milliseconds 775 microseconds`).
-pub fn humanize(d: Duration) -> String {
-    let micros = d.as_micros();
-    let parts = [
-        (micros / 3_600_000_000, "hour"),
-        ((micros / 60_000_000) % 60, "minute"),
-        ((micros / 1_000_000) % 60, "second"),
-        ((micros / 1000) % 1000, "millisecond"),
-        (micros % 1000, "microsecond"),
-    ];
-    let words: Vec<String> = parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .take(2)
-        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
-        .collect();
-    if words.is_empty() {
-        "0 microseconds".to_owned()
-    } else {
-        words.join(" ")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_packers() {
-        assert_eq!(
-            humanize(Duration::from_millis(1005)),
-            "1 second 5 milliseconds"
-        );
-        assert_eq!(humanize(Duration::from_secs(123)), "2 minutes 3 seconds");
-        assert_eq!(humanize(Duration::from_micros(13)), "13 microseconds");
     }
 }

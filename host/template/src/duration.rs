@@ -65,31 +65,28 @@ pub fn parse_go_duration(text: &str) -> Result<GoDuration, String> {
     })
 }
 
-/// Packer's humanised durations: "4 seconds 521 milliseconds".
+/// Packer's humanised durations, the two largest non-zero units as its `durafmt`
+/// `LimitFirstN(2)` prints them: "4 seconds 521 milliseconds", "13 milliseconds 775
+/// microseconds".
 pub fn humanize(duration: Duration) -> String {
-    let total_ms = duration.as_millis();
-    let micros = duration.subsec_micros() % 1000;
+    let micros = duration.as_micros();
     let parts = [
-        (total_ms / 3_600_000, "hour"),
-        ((total_ms / 60_000) % 60, "minute"),
-        ((total_ms / 1000) % 60, "second"),
-        (total_ms % 1000, "millisecond"),
+        (micros / 3_600_000_000, "hour"),
+        ((micros / 60_000_000) % 60, "minute"),
+        ((micros / 1_000_000) % 60, "second"),
+        ((micros / 1000) % 1000, "millisecond"),
+        (micros % 1000, "microsecond"),
     ];
-    let mut out: Vec<String> = parts
+    let words: Vec<String> = parts
         .iter()
         .filter(|(n, _)| *n > 0)
+        .take(2)
         .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
         .collect();
-    if total_ms < 1000 && micros > 0 {
-        out.push(format!(
-            "{micros} microsecond{}",
-            if micros == 1 { "" } else { "s" }
-        ));
-    }
-    if out.is_empty() {
+    if words.is_empty() {
         "0 seconds".to_owned()
     } else {
-        out.join(" ")
+        words.join(" ")
     }
 }
 
@@ -125,5 +122,11 @@ mod tests {
             "13 milliseconds 775 microseconds"
         );
         assert_eq!(humanize(Duration::from_secs(61)), "1 minute 1 second");
+        assert_eq!(
+            humanize(Duration::from_millis(1005)),
+            "1 second 5 milliseconds"
+        );
+        assert_eq!(humanize(Duration::from_secs(123)), "2 minutes 3 seconds");
+        assert_eq!(humanize(Duration::from_micros(13)), "13 microseconds");
     }
 }

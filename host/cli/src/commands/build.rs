@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kiln_core::pipeline::{BuildReport, OnError as CoreOnError, RunOptions, humanize};
+use kiln_core::pipeline::{BuildReport, OnError as CoreOnError, RunOptions};
 use kiln_core::ui::Ui as _;
+use kiln_template::duration::humanize;
 
 use super::Env;
 use crate::build_ui::BuildUi;

@@ -1,51 +1,23 @@
-//! Go durations (`1m30s`, `500ms`, `1.5h`), as Packer's `time.ParseDuration` reads them.
+//! Go durations (`1m30s`, `500ms`, `1.5h`), as Packer's `time.ParseDuration` reads them; the
+//! parser is `kiln-go-duration`, shared with kiln's template language.
 
 use std::time::Duration;
 
+use kiln_go_duration::ParseError;
+
 /// Parses a Go duration. Negative durations are refused: no option of a plugin means one.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration {text:?}");
-    let s = text.strip_prefix('+').unwrap_or(text);
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.starts_with('-') {
+    if text.strip_prefix('+').unwrap_or(text).starts_with('-') {
         return Err(format!("negative duration {text:?}"));
     }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("missing unit in duration {text:?}"))?;
-        let (number, after) = rest.split_at(number_len);
-        if number.is_empty() || number == "." {
-            return Err(invalid());
+    match kiln_go_duration::parse(text) {
+        Ok(d) => Ok(d.magnitude),
+        Err(ParseError::MissingUnit) => Err(format!("missing unit in duration {text:?}")),
+        Err(ParseError::UnknownUnit(unit)) => {
+            Err(format!("unknown unit {unit:?} in duration {text:?}"))
         }
-        let value: f64 = number.parse().map_err(|_| invalid())?;
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, after) = after.split_at(unit_len);
-        let nanos_per_unit = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(format!("unknown unit {unit:?} in duration {text:?}")),
-        };
-        total += value * nanos_per_unit;
-        rest = after;
+        Err(ParseError::Invalid) => Err(format!("invalid duration {text:?}")),
     }
-    if !total.is_finite() || total > u64::MAX as f64 {
-        return Err(invalid());
-    }
-    Ok(Duration::from_nanos(total as u64))
 }
 
 #[cfg(test)]

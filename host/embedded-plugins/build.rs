@@ -76,6 +76,8 @@ fn main() {
         root.join("guest-sdk/src"),
         root.join("guest-sdk/wit"),
         root.join("guest-sdk/Cargo.toml"),
+        // The Go-duration parser the SDK shares with the template language.
+        root.join("guest-sdk/go-duration"),
         // The SDK inherits its package fields and dependency versions from the root workspace.
         root.join("Cargo.toml"),
     ] {

@@ -3,65 +3,13 @@
 
 use std::time::Duration;
 
-/// A parsed Go duration: its sign separately, because Packer gives negative values meaning
-/// (`boot_wait: "-1s"` means no wait).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GoDuration {
-    pub negative: bool,
-    pub magnitude: Duration,
-}
+pub use kiln_go_duration::GoDuration;
 
-/// Parses `text` as Go's `time.ParseDuration` does.
+/// Parses `text` as Go's `time.ParseDuration` does (the parser is `kiln-go-duration`, shared
+/// with the plugin SDK); the error names the text and shows what is expected.
 pub fn parse_go_duration(text: &str) -> Result<GoDuration, String> {
-    let invalid =
-        || format!("invalid duration {text:?} (expected e.g. \"30s\", \"1m30s\", \"300ms\")");
-    let (negative, mut rest) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Ok(GoDuration {
-            negative,
-            magnitude: Duration::ZERO,
-        });
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut nanos: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
-        if number_len == 0 {
-            return Err(invalid());
-        }
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .bytes()
-            .take_while(|b| !b.is_ascii_digit() && *b != b'.')
-            .count();
-        let unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        nanos += number * unit;
-    }
-    if !nanos.is_finite() || nanos > u64::MAX as f64 {
-        return Err(invalid());
-    }
-    Ok(GoDuration {
-        negative,
-        magnitude: Duration::from_nanos(nanos.round() as u64),
+    kiln_go_duration::parse(text).map_err(|_| {
+        format!("invalid duration {text:?} (expected e.g. \"30s\", \"1m30s\", \"300ms\")")
     })
 }
 

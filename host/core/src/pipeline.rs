@@ -77,6 +77,15 @@ pub struct BuildError {
 }
 
 impl BuildError {
+    fn new(step: impl Into<String>, path: Option<&KeyPath>, error: PluginError) -> Self {
+        BuildError {
+            step: step.into(),
+            error,
+            path: path.cloned(),
+            also: Vec::new(),
+        }
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.error == PluginError::Cancelled
     }
@@ -139,12 +148,11 @@ pub async fn run(
             report.unwrap_or_else(|| BuildReport {
                 name: build.name.clone(),
                 duration: Duration::ZERO,
-                result: Err(BuildError {
-                    step: "build".into(),
-                    error: PluginError::failed("the build stopped unexpectedly"),
-                    path: None,
-                    also: Vec::new(),
-                }),
+                result: Err(BuildError::new(
+                    "build",
+                    None,
+                    PluginError::failed("the build stopped unexpectedly"),
+                )),
             })
         })
         .collect()
@@ -169,10 +177,11 @@ struct BuildRunner {
     aborted: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// A provisioner ready to run: its plan entry and its plugin.
+/// A provisioner ready to run: its plan entry, its config as the plugin receives it, and its
+/// plugin.
 struct ReadyProvisioner {
-    index: usize,
     planned: PlannedProvisioner,
+    config: String,
     plugin: Arc<dyn Provisioner>,
     grant: Grant,
 }
@@ -180,6 +189,10 @@ struct ReadyProvisioner {
 impl ReadyProvisioner {
     fn step(&self) -> String {
         provisioner_step(&self.planned)
+    }
+
+    fn fail(&self, error: PluginError) -> BuildError {
+        BuildError::new(self.step(), Some(&self.planned.path), error)
     }
 }
 
@@ -194,6 +207,7 @@ fn post_processor_step(pp: &PlannedPostProcessor) -> String {
 
 struct ReadyPostProcessor {
     planned: PlannedPostProcessor,
+    config: String,
     plugin: Arc<dyn PostProcessor>,
     grant: Grant,
 }
@@ -201,6 +215,10 @@ struct ReadyPostProcessor {
 impl ReadyPostProcessor {
     fn step(&self) -> String {
         post_processor_step(&self.planned)
+    }
+
+    fn fail(&self, error: PluginError) -> BuildError {
+        BuildError::new(self.step(), Some(&self.planned.path), error)
     }
 }
 
@@ -238,11 +256,12 @@ impl BuildRunner {
     }
 
     async fn run_with(&self, ledger: &Arc<Ledger>) -> Result<Vec<Artifact>, BuildError> {
-        let temp_dir = make_temp_dir(&self.build.name).map_err(|e| BuildError {
-            step: "build".into(),
-            error: PluginError::failed(format!("cannot create a temporary directory: {e}")),
-            path: None,
-            also: Vec::new(),
+        let temp_dir = make_temp_dir(&self.build.name).map_err(|e| {
+            BuildError::new(
+                "build",
+                None,
+                PluginError::failed(format!("cannot create a temporary directory: {e}")),
+            )
         })?;
         ledger.record_temp_dir(temp_dir.clone());
         let info = BuildInfo {
@@ -256,11 +275,8 @@ impl BuildRunner {
             debug: self.options.debug,
         };
         let builder_step = format!("{} ({})", self.build.path, self.build.builder_type);
-        let fail = |step: &str, path: &KeyPath, error: PluginError| BuildError {
-            step: step.to_owned(),
-            error,
-            path: Some(path.clone()),
-            also: Vec::new(),
+        let fail = |step: &str, path: &KeyPath, error: PluginError| {
+            BuildError::new(step, Some(path), error)
         };
         let prepare_only = self.options.prepare_only;
         let available = |kind: ComponentKind, type_name: &str| {
@@ -301,18 +317,20 @@ impl BuildRunner {
                 None
             };
         let mut provisioners = Vec::new();
-        let planned = self.build.provisioners.iter().cloned().enumerate().chain(
+        let mut cleanup = None;
+        let planned = (self.build.provisioners.iter().map(|p| (false, p))).chain(
             self.build
                 .error_cleanup_provisioner
-                .clone()
-                .map(|p| (usize::MAX, p)),
+                .iter()
+                .map(|p| (true, p)),
         );
-        for (index, p) in planned {
-            let grant = self.grant(ComponentKind::Provisioner, &p.provisioner_type, &temp_dir);
+        for (is_cleanup, p) in planned {
             if !available(ComponentKind::Provisioner, &p.provisioner_type) {
                 continue;
             }
-            let ready_step = provisioner_step(&p);
+            let grant = self.grant(ComponentKind::Provisioner, &p.provisioner_type, &temp_dir);
+            let ready_step = provisioner_step(p);
+            let config = p.config.to_string();
             let plugin = match self.source.provisioner(&p.provisioner_type, &p.config) {
                 Ok(plugin) => plugin,
                 Err(error) => {
@@ -321,19 +339,21 @@ impl BuildRunner {
                 }
             };
             let caps = Arc::new(caps_for(grant.clone()));
-            match self
-                .cancellable(plugin.prepare(&p.config.to_string(), &caps))
-                .await
-            {
+            match self.cancellable(plugin.prepare(&config, &caps)).await {
                 Ok(warnings) => self.warn(&warnings),
                 Err(error) => errors.push(fail(&ready_step, &p.path, error)),
             }
-            provisioners.push(ReadyProvisioner {
-                index,
-                planned: p,
+            let ready = ReadyProvisioner {
+                planned: p.clone(),
+                config,
                 plugin,
                 grant,
-            });
+            };
+            if is_cleanup {
+                cleanup = Some(ready);
+            } else {
+                provisioners.push(ready);
+            }
         }
         let mut chains: Vec<Vec<ReadyPostProcessor>> = Vec::new();
         for chain in &self.build.post_processor_chains {
@@ -348,6 +368,7 @@ impl BuildRunner {
                     &temp_dir,
                 );
                 let step = post_processor_step(pp);
+                let config = pp.config.to_string();
                 let plugin = match self
                     .source
                     .post_processor(&pp.post_processor_type, &pp.config)
@@ -359,15 +380,13 @@ impl BuildRunner {
                     }
                 };
                 let caps = Arc::new(caps_for(grant.clone()));
-                match self
-                    .cancellable(plugin.prepare(&pp.config.to_string(), &caps))
-                    .await
-                {
+                match self.cancellable(plugin.prepare(&config, &caps)).await {
                     Ok(warnings) => self.warn(&warnings),
                     Err(error) => errors.push(fail(&step, &pp.path, error)),
                 }
                 ready.push(ReadyPostProcessor {
                     planned: pp.clone(),
+                    config,
                     plugin,
                     grant,
                 });
@@ -391,13 +410,10 @@ impl BuildRunner {
         };
 
         // The builder runs; it calls back into `ProvisionHook` when the machine is reachable.
-        let (regular, cleanup): (Vec<_>, Vec<_>) = provisioners
-            .into_iter()
-            .partition(|p| p.index != usize::MAX);
         let hook = Arc::new(ProvisionHook {
             runner: self.clone_shallow(),
-            provisioners: regular,
-            cleanup: cleanup.into_iter().next(),
+            provisioners,
+            cleanup,
             failure: std::sync::Mutex::new(None),
         });
         let run_caps = Arc::new(caps_for(builder_grant).with_hooks(Arc::clone(&hook) as _));
@@ -411,12 +427,8 @@ impl BuildRunner {
                     // A provisioner's failure surfaces through the builder; report it as the
                     // provisioner's.
                     let failed = hook.failure.lock().ok().and_then(|mut f| f.take());
-                    let failure = failed.unwrap_or(BuildError {
-                        step: builder_step.clone(),
-                        error,
-                        path: None,
-                        also: Vec::new(),
-                    });
+                    let failure =
+                        failed.unwrap_or_else(|| fail(&builder_step, &self.build.path, error));
                     if failure.is_cancelled() || failure.step != builder_step {
                         return Err(failure);
                     }
@@ -440,18 +452,12 @@ impl BuildRunner {
                     pp.planned.post_processor_type
                 ));
                 let caps = Arc::new(caps_for(pp.grant.clone()));
-                let config = pp.planned.config.to_string();
                 let processed = loop {
-                    let call = pp.plugin.post_process(&config, &caps, &prior);
+                    let call = pp.plugin.post_process(&pp.config, &caps, &prior);
                     match self.cancellable(call).await {
                         Ok(processed) => break processed,
                         Err(error) => {
-                            let failure = BuildError {
-                                step: pp.step(),
-                                error,
-                                path: None,
-                                also: Vec::new(),
-                            };
+                            let failure = pp.fail(error);
                             if failure.is_cancelled() {
                                 return Err(failure);
                             }
@@ -621,13 +627,12 @@ impl ProvisionHook {
         session: &Arc<dyn Session>,
     ) -> Result<(), PluginError> {
         let runner = &self.runner;
-        let config = p.planned.config.to_string();
         let pcaps = Arc::new(caps.for_plugin(p.grant.clone()));
         let mut attempt = 0;
         loop {
             let call = p
                 .plugin
-                .provision(&config, &pcaps, Arc::clone(session), &[]);
+                .provision(&p.config, &pcaps, Arc::clone(session), &[]);
             let result = match p.planned.timeout {
                 Some(limit) => match tokio::time::timeout(limit, runner.cancellable(call)).await {
                     Ok(r) => r,
@@ -681,12 +686,7 @@ impl BuildHooks for ProvisionHook {
                 let Err(error) = self.run_one(p, caps, &session).await else {
                     break;
                 };
-                let failure = BuildError {
-                    step: p.step(),
-                    error,
-                    path: None,
-                    also: Vec::new(),
-                };
+                let failure = p.fail(error);
                 if failure.is_cancelled() {
                     return Err(self.remember(failure));
                 }

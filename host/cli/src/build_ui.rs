@@ -173,8 +173,8 @@ impl CoreUi for BuildUi {
     }
 }
 
-/// A progress report as lines: the start, and the end with the amount done. (A live bar needs
-/// a terminal of its own; with parallel prefixed builds, lines read better.)
+/// A progress report: the amount done goes to the debug log when the work finishes. There is
+/// no live bar yet (it needs a terminal of its own beside parallel prefixed builds).
 struct LineProgress {
     build: String,
     label: String,

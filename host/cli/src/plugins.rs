@@ -102,6 +102,12 @@ pub fn cache_dir() -> PathBuf {
     base.join("components")
 }
 
+/// A component's code.
+enum Code<'a> {
+    Embedded(&'static [u8]),
+    File(&'a std::path::Path),
+}
+
 /// The [`PluginSource`] of a `kiln build`.
 pub struct Plugins {
     runtime: Arc<Runtime>,
@@ -128,27 +134,42 @@ impl Plugins {
         }
     }
 
-    fn component(&self, kind: ComponentKind, name: &str) -> Result<Component, PluginError> {
-        let key = (kind.noun().to_owned(), name.to_owned());
-        if let Some(c) = self.loaded.lock().ok().and_then(|l| l.get(&key).cloned()) {
-            return Ok(c);
+    /// Where a component type's code is: kiln's own (embedded), else a discovered file.
+    fn locate(&self, kind: ComponentKind, name: &str) -> Option<Code<'_>> {
+        if let Some(p) = embedded(kind, name) {
+            return Some(Code::Embedded(p.bytes));
         }
-        let label = format!("{} {name}", kind.noun());
-        let bytes: std::borrow::Cow<'static, [u8]> = if let Some(p) = embedded(kind, name) {
-            std::borrow::Cow::Borrowed(p.bytes)
-        } else if let Some(d) = self
-            .discovered
+        self.discovered
             .iter()
             .find(|d| d.kind == kind && d.name == name)
-        {
-            std::borrow::Cow::Owned(std::fs::read(&d.path).map_err(|e| {
-                PluginError::failed(format!("cannot read {}: {e}", d.path.display()))
-            })?)
-        } else {
-            return Err(PluginError::failed(format!(
-                "no plugin implements the {} type {name:?} in this version of kiln",
-                kind.noun()
-            )));
+            .map(|d| Code::File(&d.path))
+    }
+
+    /// The loaded component of a type. The cache stays locked while a component loads, so
+    /// builds that need the same type at once compile it once.
+    fn component(&self, kind: ComponentKind, name: &str) -> Result<Component, PluginError> {
+        let key = (kind.noun().to_owned(), name.to_owned());
+        let mut loaded = self
+            .loaded
+            .lock()
+            .map_err(|_| PluginError::failed("the plugin cache is unusable"))?;
+        if let Some(c) = loaded.get(&key) {
+            return Ok(c.clone());
+        }
+        let label = format!("{} {name}", kind.noun());
+        let bytes: std::borrow::Cow<'static, [u8]> = match self.locate(kind, name) {
+            Some(Code::Embedded(bytes)) => std::borrow::Cow::Borrowed(bytes),
+            Some(Code::File(path)) => {
+                std::borrow::Cow::Owned(std::fs::read(path).map_err(|e| {
+                    PluginError::failed(format!("cannot read {}: {e}", path.display()))
+                })?)
+            }
+            None => {
+                return Err(PluginError::failed(format!(
+                    "no plugin implements the {} type {name:?} in this version of kiln",
+                    kind.noun()
+                )));
+            }
         };
         let plugin = self
             .runtime
@@ -158,9 +179,7 @@ impl Plugins {
         if kind == ComponentKind::Builder {
             component = component.with_limits(CallLimits::builder());
         }
-        if let Ok(mut loaded) = self.loaded.lock() {
-            loaded.insert(key, component.clone());
-        }
+        loaded.insert(key, component.clone());
         Ok(component)
     }
 
@@ -208,12 +227,7 @@ impl PluginSource for Plugins {
     }
 
     fn provides(&self, kind: ComponentKind, type_name: &str) -> bool {
-        type_name == "rhai"
-            || embedded(kind, type_name).is_some()
-            || self
-                .discovered
-                .iter()
-                .any(|d| d.kind == kind && d.name == type_name)
+        type_name == "rhai" || self.locate(kind, type_name).is_some()
     }
 
     fn may_exec_locally(&self, kind: ComponentKind, type_name: &str) -> bool {

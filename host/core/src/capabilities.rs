@@ -151,8 +151,6 @@ pub struct Capabilities {
     pub cancel: CancellationToken,
     globals: Arc<Globals>,
     hooks: Option<Arc<dyn BuildHooks>>,
-    /// The builder's generated data, for `render` (`HTTPIP`, `SSHPublicKey`, ...).
-    data: BTreeMap<String, String>,
 }
 
 impl Capabilities {
@@ -172,7 +170,6 @@ impl Capabilities {
             cancel,
             globals,
             hooks: None,
-            data: BTreeMap::new(),
         }
     }
 
@@ -186,7 +183,6 @@ impl Capabilities {
             cancel: self.cancel.clone(),
             globals: Arc::clone(&self.globals),
             hooks: self.hooks.clone(),
-            data: self.data.clone(),
         }
     }
 
@@ -370,10 +366,10 @@ impl Capabilities {
         }
     }
 
-    /// Renders build-time template text (`{{ .HTTPIP }}`) with `data` and this build's name.
+    /// Renders build-time template text (`{{ .HTTPIP }}`) with `data` (a later entry wins)
+    /// and this build's name and type.
     pub fn render(&self, text: &str, data: &[(String, String)]) -> Result<String, PluginError> {
-        let mut fields = self.data.clone();
-        fields.extend(data.iter().cloned());
+        let fields: BTreeMap<String, String> = data.iter().cloned().collect();
         let mut users = BTreeMap::new();
         let mut ctx = Context::new(&self.globals, &mut users, Phase::Template)
             .with_build(&self.build.name, &self.build.builder_type)

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use wasmtime::Store;
+use wasmtime::component::Instance;
 
 use kiln_core::capabilities::Capabilities;
 use kiln_core::plugin::{
@@ -16,6 +18,7 @@ use crate::bindings::builder::kiln::plugin::types as wit;
 use crate::bindings::post_processor::PostProcessorPlugin;
 use crate::bindings::provisioner::ProvisionerPlugin;
 use crate::imports::{SessionHandle, from_wit_error};
+use crate::sandbox::StoreState;
 use crate::{CallError, CallLimits, Plugin, PluginCall, Runtime, Sandbox};
 
 /// A loaded component and the runtime that runs it; one per template type.
@@ -43,12 +46,24 @@ impl Component {
         self
     }
 
-    async fn instantiate(&self, caps: &Arc<Capabilities>) -> Result<PluginCall, PluginError> {
+    /// A fresh instance under the build's sandbox, bound to the exports of one world (`new`
+    /// is that world's generated constructor).
+    async fn bind<B>(
+        &self,
+        caps: &Arc<Capabilities>,
+        world: &str,
+        new: fn(&mut Store<StoreState>, &Instance) -> wasmtime::Result<B>,
+    ) -> Result<(PluginCall, B), PluginError> {
         let sandbox = Sandbox::for_build(Arc::clone(caps), self.limits);
-        self.runtime
+        let mut call = self
+            .runtime
             .instantiate(&self.plugin, sandbox)
             .await
-            .map_err(|e| crashed(&self.label, e))
+            .map_err(|e| crashed(&self.label, e))?;
+        let (store, instance) = call.parts();
+        let bindings = new(store, instance)
+            .map_err(|e| PluginError::Crashed(format!("not a {world} component: {e:#}")))?;
+        Ok((call, bindings))
     }
 }
 
@@ -116,10 +131,10 @@ impl Builder for Component {
         config: &str,
         caps: &Arc<Capabilities>,
     ) -> Result<Vec<String>, PluginError> {
-        let mut call = self.instantiate(caps).await?;
-        let (store, instance) = call.parts();
-        let bindings = BuilderPlugin::new(&mut *store, instance)
-            .map_err(|e| PluginError::Crashed(format!("not a builder component: {e:#}")))?;
+        let (mut call, bindings) = self
+            .bind(caps, "builder", |s, i| BuilderPlugin::new(s, i))
+            .await?;
+        let store = call.store();
         let result = bindings
             .kiln_plugin_builder()
             .call_prepare(&mut *store, config, &build_info(&caps.build))
@@ -128,10 +143,10 @@ impl Builder for Component {
     }
 
     async fn run(&self, config: &str, caps: &Arc<Capabilities>) -> Result<Artifact, PluginError> {
-        let mut call = self.instantiate(caps).await?;
-        let (store, instance) = call.parts();
-        let bindings = BuilderPlugin::new(&mut *store, instance)
-            .map_err(|e| PluginError::Crashed(format!("not a builder component: {e:#}")))?;
+        let (mut call, bindings) = self
+            .bind(caps, "builder", |s, i| BuilderPlugin::new(s, i))
+            .await?;
+        let store = call.store();
         let result = bindings
             .kiln_plugin_builder()
             .call_run(&mut *store, config, &build_info(&caps.build))
@@ -147,10 +162,10 @@ impl Provisioner for Component {
         config: &str,
         caps: &Arc<Capabilities>,
     ) -> Result<Vec<String>, PluginError> {
-        let mut call = self.instantiate(caps).await?;
-        let (store, instance) = call.parts();
-        let bindings = ProvisionerPlugin::new(&mut *store, instance)
-            .map_err(|e| PluginError::Crashed(format!("not a provisioner component: {e:#}")))?;
+        let (mut call, bindings) = self
+            .bind(caps, "provisioner", |s, i| ProvisionerPlugin::new(s, i))
+            .await?;
+        let store = call.store();
         let result = bindings
             .kiln_plugin_provisioner()
             .call_prepare(&mut *store, config, &build_info(&caps.build))
@@ -165,10 +180,10 @@ impl Provisioner for Component {
         session: Arc<dyn Session>,
         data: &[(String, String)],
     ) -> Result<(), PluginError> {
-        let mut call = self.instantiate(caps).await?;
-        let (store, instance) = call.parts();
-        let bindings = ProvisionerPlugin::new(&mut *store, instance)
-            .map_err(|e| PluginError::Crashed(format!("not a provisioner component: {e:#}")))?;
+        let (mut call, bindings) = self
+            .bind(caps, "provisioner", |s, i| ProvisionerPlugin::new(s, i))
+            .await?;
+        let store = call.store();
         let handle = store
             .data_mut()
             .table
@@ -189,10 +204,12 @@ impl PostProcessor for Component {
         config: &str,
         caps: &Arc<Capabilities>,
     ) -> Result<Vec<String>, PluginError> {
-        let mut call = self.instantiate(caps).await?;
-        let (store, instance) = call.parts();
-        let bindings = PostProcessorPlugin::new(&mut *store, instance)
-            .map_err(|e| PluginError::Crashed(format!("not a post-processor component: {e:#}")))?;
+        let (mut call, bindings) = self
+            .bind(caps, "post-processor", |s, i| {
+                PostProcessorPlugin::new(s, i)
+            })
+            .await?;
+        let store = call.store();
         let result = bindings
             .kiln_plugin_post_processor()
             .call_prepare(&mut *store, config, &build_info(&caps.build))
@@ -206,10 +223,12 @@ impl PostProcessor for Component {
         caps: &Arc<Capabilities>,
         input: &Artifact,
     ) -> Result<Processed, PluginError> {
-        let mut call = self.instantiate(caps).await?;
-        let (store, instance) = call.parts();
-        let bindings = PostProcessorPlugin::new(&mut *store, instance)
-            .map_err(|e| PluginError::Crashed(format!("not a post-processor component: {e:#}")))?;
+        let (mut call, bindings) = self
+            .bind(caps, "post-processor", |s, i| {
+                PostProcessorPlugin::new(s, i)
+            })
+            .await?;
+        let store = call.store();
         let result = bindings
             .kiln_plugin_post_processor()
             .call_post_process(

@@ -182,6 +182,10 @@ impl PluginCall {
         (&mut self.store, &self.instance)
     }
 
+    pub(crate) fn store(&mut self) -> &mut Store<StoreState> {
+        &mut self.store
+    }
+
     /// Names the limit a failed typed call hit, when it hit one.
     pub(crate) fn classify(&self, error: wasmtime::Error) -> CallError {
         classify(error, &self.store, self.limits, |e| {

@@ -178,3 +178,61 @@ pub(crate) async fn end_process_group(pgid: i32) {
     }
     let _ = killpg(group, Signal::SIGKILL);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Records the order it was released in.
+    struct Marker(&'static str, Arc<Mutex<Vec<&'static str>>>);
+
+    #[async_trait]
+    impl Release for Marker {
+        fn describe(&self) -> String {
+            self.0.to_owned()
+        }
+        async fn release(self: Box<Self>) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn success_keeps_artifacts_and_failure_removes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("scratch");
+        let artifact = dir.path().join("image.qcow2");
+        std::fs::create_dir(&scratch).unwrap();
+        std::fs::write(&artifact, b"disk").unwrap();
+        let ledger = Ledger::new();
+        ledger.record_temp_dir(scratch.clone());
+        ledger.record_artifact(artifact.clone());
+
+        ledger.release(Outcome::Success).await;
+        assert!(!scratch.exists());
+        assert!(artifact.exists());
+        assert_eq!(ledger.len(), 1, "the artifact stays recorded");
+
+        ledger.release(Outcome::Failure).await;
+        assert!(!artifact.exists());
+        assert!(ledger.is_empty());
+    }
+
+    #[tokio::test]
+    async fn releases_newest_first_and_abort_keeps_what_asks_to_be_kept() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let ledger = Ledger::new();
+        ledger.record(Box::new(Marker("vm", Arc::clone(&order))));
+        ledger.record(Box::new(Marker("server", Arc::clone(&order))));
+        let forgotten = ledger.record(Box::new(Marker("released early", Arc::clone(&order))));
+        ledger.forget(forgotten);
+
+        ledger.release(Outcome::Abort).await;
+        assert!(order.lock().unwrap().is_empty(), "abort keeps machines");
+        assert_eq!(ledger.len(), 2);
+
+        ledger.release(Outcome::Failure).await;
+        assert_eq!(*order.lock().unwrap(), ["server", "vm"]);
+    }
+}

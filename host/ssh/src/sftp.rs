@@ -1,0 +1,315 @@
+//! Transfers over the sftp subsystem (`ssh_file_transfer_method: sftp`).
+
+use std::path::Path;
+
+use russh_sftp::client::SftpSession;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::tree::{self, Kind, Node};
+use crate::{Client, Error, Progress};
+
+/// Bytes read from a file per write request batch.
+const CHUNK: usize = 256 * 1024;
+
+/// The connection, with its sftp session open.
+async fn session(client: &Client) -> Result<std::sync::Arc<crate::connect::Connection>, Error> {
+    let connection = client.connection().await?;
+    connection
+        .sftp
+        .get_or_try_init(|| async {
+            let channel = client.channel().await?;
+            channel.request_subsystem(true, "sftp").await.map_err(|e| {
+                Error::failed(format!("sftp: the server refused the subsystem: {e}"))
+            })?;
+            let config = russh_sftp::client::Config {
+                max_concurrent_writes: 64,
+                max_concurrent_reads: 64,
+                request_timeout_secs: 60,
+                ..Default::default()
+            };
+            SftpSession::new_with_config(channel.into_stream(), config)
+                .await
+                .map_err(|e| Error::failed(format!("sftp: {e}")))
+        })
+        .await?;
+    Ok(connection)
+}
+
+fn sftp(connection: &crate::connect::Connection) -> Result<&SftpSession, Error> {
+    connection
+        .sftp
+        .get()
+        .ok_or_else(|| Error::failed("sftp: no session"))
+}
+
+fn sftp_error(what: &str, path: &str) -> impl Fn(russh_sftp::client::error::Error) -> Error {
+    let what = what.to_owned();
+    let path = path.to_owned();
+    move |e| Error::failed(format!("sftp: {what} {path}: {e}"))
+}
+
+async fn write_file(
+    sftp: &SftpSession,
+    node: &Node,
+    remote: &str,
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    let mut remote_file = sftp
+        .open_with_flags(
+            remote,
+            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
+        )
+        .await
+        .map_err(sftp_error("cannot create", remote))?;
+    let mut local = tokio::fs::File::open(&node.path)
+        .await
+        .map_err(|e| Error::failed(format!("cannot read {}: {e}", node.path.display())))?;
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let n = local
+            .read(&mut buffer)
+            .await
+            .map_err(|e| Error::failed(format!("cannot read {}: {e}", node.path.display())))?;
+        if n == 0 {
+            break;
+        }
+        remote_file
+            .write_all(&buffer[..n])
+            .await
+            .map_err(|e| Error::failed(format!("sftp: writing {remote}: {e}")))?;
+        progress(n as u64);
+    }
+    remote_file
+        .shutdown()
+        .await
+        .map_err(|e| Error::failed(format!("sftp: closing {remote}: {e}")))?;
+    chmod(sftp, remote, node.mode).await
+}
+
+async fn chmod(sftp: &SftpSession, remote: &str, mode: u32) -> Result<(), Error> {
+    let attributes = FileAttributes {
+        permissions: Some(mode & 0o7777),
+        ..FileAttributes::empty()
+    };
+    sftp.set_metadata(remote, attributes)
+        .await
+        .map_err(sftp_error("cannot set the mode of", remote))
+}
+
+/// `mkdir -p`, one component at a time.
+async fn create_dirs(sftp: &SftpSession, remote: &str) -> Result<(), Error> {
+    let mut path = String::new();
+    for part in remote.split('/') {
+        if part.is_empty() {
+            if path.is_empty() {
+                path.push('/');
+            }
+            continue;
+        }
+        if !path.is_empty() && !path.ends_with('/') {
+            path.push('/');
+        }
+        path.push_str(part);
+        match sftp.metadata(path.as_str()).await {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::failed(format!(
+                    "sftp: {path} exists and is not a directory"
+                )));
+            }
+            Err(_) => sftp
+                .create_dir(path.as_str())
+                .await
+                .map_err(sftp_error("cannot create the directory", &path))?,
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn upload_file(
+    client: &Client,
+    local: &Path,
+    remote: &str,
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    let node = tree::read(local)?;
+    let connection = session(client).await?;
+    let sftp = sftp(&connection)?;
+    write_file(sftp, &node, remote, progress).await
+}
+
+pub(crate) async fn upload_dir(
+    client: &Client,
+    local: &Path,
+    remote: &str,
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    let node = tree::read(local)?;
+    let connection = session(client).await?;
+    let sftp = sftp(&connection)?;
+    create_dirs(sftp, remote).await?;
+    if let Kind::Dir { children } = &node.kind {
+        for child in children {
+            upload_node(sftp, child, &join(remote, &child.name), progress).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn upload_node(
+    sftp: &SftpSession,
+    node: &Node,
+    remote: &str,
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    match &node.kind {
+        Kind::File { .. } => write_file(sftp, node, remote, progress).await,
+        Kind::Dir { children } => {
+            if sftp.metadata(remote).await.is_err() {
+                sftp.create_dir(remote)
+                    .await
+                    .map_err(sftp_error("cannot create the directory", remote))?;
+            }
+            for child in children {
+                Box::pin(upload_node(
+                    sftp,
+                    child,
+                    &join(remote, &child.name),
+                    progress,
+                ))
+                .await?;
+            }
+            chmod(sftp, remote, node.mode).await
+        }
+    }
+}
+
+pub(crate) async fn upload_bytes(
+    client: &Client,
+    content: &[u8],
+    remote: &str,
+    mode: u32,
+) -> Result<(), Error> {
+    let connection = session(client).await?;
+    let sftp = sftp(&connection)?;
+    let mut file = sftp
+        .open_with_flags(
+            remote,
+            OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
+        )
+        .await
+        .map_err(sftp_error("cannot create", remote))?;
+    file.write_all(content)
+        .await
+        .map_err(|e| Error::failed(format!("sftp: writing {remote}: {e}")))?;
+    file.shutdown()
+        .await
+        .map_err(|e| Error::failed(format!("sftp: closing {remote}: {e}")))?;
+    chmod(sftp, remote, mode).await
+}
+
+pub(crate) async fn download(
+    client: &Client,
+    remote: &str,
+    local: &Path,
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    let connection = session(client).await?;
+    let sftp = sftp(&connection)?;
+    let meta = sftp
+        .metadata(remote)
+        .await
+        .map_err(sftp_error("cannot read", remote))?;
+    if meta.is_dir() {
+        download_dir(sftp, remote, local, progress).await
+    } else {
+        let target = match local.is_dir() {
+            true => local.join(basename(remote)?),
+            false => local.to_path_buf(),
+        };
+        download_file(sftp, remote, &target, meta.permissions, progress).await
+    }
+}
+
+async fn download_dir(
+    sftp: &SftpSession,
+    remote: &str,
+    local: &Path,
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(local)
+        .map_err(|e| Error::failed(format!("cannot write {}: {e}", local.display())))?;
+    let entries = sftp
+        .read_dir(remote)
+        .await
+        .map_err(sftp_error("cannot list", remote))?;
+    for entry in entries {
+        let name = entry.file_name();
+        if name == "." || name == ".." || name.contains('/') {
+            continue;
+        }
+        let remote_child = join(remote, &name);
+        let local_child = local.join(&name);
+        let meta = entry.metadata();
+        if meta.is_dir() {
+            Box::pin(download_dir(sftp, &remote_child, &local_child, progress)).await?;
+        } else {
+            download_file(
+                sftp,
+                &remote_child,
+                &local_child,
+                meta.permissions,
+                progress,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn download_file(
+    sftp: &SftpSession,
+    remote: &str,
+    local: &Path,
+    mode: Option<u32>,
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    let local_err =
+        |e: std::io::Error| Error::failed(format!("cannot write {}: {e}", local.display()));
+    let mut remote_file = sftp
+        .open(remote)
+        .await
+        .map_err(sftp_error("cannot open", remote))?;
+    let mut out = tokio::fs::File::create(local).await.map_err(local_err)?;
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let n = remote_file
+            .read(&mut buffer)
+            .await
+            .map_err(|e| Error::failed(format!("sftp: reading {remote}: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buffer[..n]).await.map_err(local_err)?;
+        progress(n as u64);
+    }
+    out.flush().await.map_err(local_err)?;
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(local, std::fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(local_err)?;
+    }
+    Ok(())
+}
+
+fn join(dir: &str, name: &str) -> String {
+    format!("{}/{name}", dir.trim_end_matches('/'))
+}
+
+fn basename(remote: &str) -> Result<&str, Error> {
+    match remote.trim_end_matches('/').rsplit('/').next() {
+        Some(name) if !name.is_empty() && name != ".." && name != "." => Ok(name),
+        _ => Err(Error::failed(format!("sftp: {remote:?} names no file"))),
+    }
+}

@@ -2,7 +2,7 @@
 //! post-processor: runs `inline` commands or scripts on the host through the host's local
 //! exec, each through `execute_command` with `{{.Vars}}` and `{{.Script}}` rendered.
 
-mod env_vars;
+pub mod env_vars;
 mod os;
 
 use std::path::PathBuf;
@@ -217,9 +217,6 @@ fn run_scripts(
     }
     let env = env_vars::environment(build, data, &vars);
     let flattened = flatten(&config.env_var_format, &env);
-    let mut process_env: Vec<(String, String)> = env.clone();
-    process_env.push(("KILN_BUILD_NAME".to_owned(), build.name.clone()));
-    process_env.push(("KILN_BUILDER_TYPE".to_owned(), build.builder_type.clone()));
 
     for (shown, path) in scripts {
         let script = path.display().to_string();
@@ -244,7 +241,7 @@ fn run_scripts(
         ));
         let status = local_exec::run(&local_exec::Command {
             argv,
-            env: process_env.clone(),
+            env: env.clone(),
             cwd: Some(build.output_dir.clone()),
         })
         .context(format!("Error executing script: {shown}"))?;

@@ -30,6 +30,22 @@ pub fn output_dir() -> Result<PathBuf, CliError> {
     })
 }
 
+/// Passwords in the builders' communicator settings: redacted from everything shown, though
+/// no `sensitive-variables` entry names them (a builder's debug line or an error could quote
+/// them).
+fn communicator_secrets(planned: &Planned) -> Vec<String> {
+    const KEYS: [&str; 3] = ["ssh_password", "ssh_bastion_password", "winrm_password"];
+    planned
+        .plan
+        .builds
+        .iter()
+        .flat_map(|build| KEYS.iter().filter_map(|k| build.config.get(*k)))
+        .filter_map(|v| v.as_str())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Runs `planned` under `options`, the builds' output going to `ui`.
 pub fn run(
     planned: &Planned,
@@ -38,6 +54,7 @@ pub fn run(
     ui: Arc<BuildUi>,
     options: RunOptions,
 ) -> Result<Ran, CliError> {
+    crate::secrets::add(communicator_secrets(planned));
     let runtime = kiln_wasm::Runtime::new(plugins::cache_dir()).map_err(|e| {
         CliError::build(Diagnostic::error(format!(
             "cannot start the plugin runtime: {e}"

@@ -16,6 +16,7 @@ use kiln_template::interpolate::{self, Context, Globals, Phase};
 use crate::archive::ArchiveRequest;
 use crate::ledger::Ledger;
 use crate::plugin::{BuildInfo, PluginError};
+use crate::session::ssh::{LogObserver, SshSession, plugin_error};
 use crate::session::{NoSession, Session};
 use crate::ui::BuildLog;
 
@@ -151,6 +152,8 @@ pub struct Capabilities {
     pub cancel: CancellationToken,
     globals: Arc<Globals>,
     hooks: Option<Arc<dyn BuildHooks>>,
+    /// The build's temporary SSH key pair, made on first use and shared by its plugins.
+    ssh_key: Arc<std::sync::OnceLock<kiln_ssh::TemporaryKey>>,
 }
 
 impl Capabilities {
@@ -170,6 +173,7 @@ impl Capabilities {
             cancel,
             globals,
             hooks: None,
+            ssh_key: Arc::default(),
         }
     }
 
@@ -183,6 +187,7 @@ impl Capabilities {
             cancel: self.cancel.clone(),
             globals: Arc::clone(&self.globals),
             hooks: self.hooks.clone(),
+            ssh_key: Arc::clone(&self.ssh_key),
         }
     }
 
@@ -305,25 +310,74 @@ impl Capabilities {
 
     // ---- communicator
 
-    /// Opens the communicator named by the builder's options (`communicator`, `ssh_*`).
+    /// Opens the communicator named by the builder's options (`communicator`, `ssh_*`) to
+    /// `host:port` (the options' `ssh_host`/`ssh_port` when these are empty), waiting until
+    /// the machine answers or `ssh_timeout` runs out.
     pub async fn connect(
         &self,
         options: &str,
-        _host: &str,
-        _port: u16,
+        host: &str,
+        port: u16,
     ) -> Result<Arc<dyn Session>, PluginError> {
-        let options: serde_json::Value = serde_json::from_str(options)
+        let mut options: kiln_ssh::Options = serde_json::from_str(options)
             .map_err(|e| PluginError::failed(format!("communicator options: {e}")))?;
-        let communicator = options
-            .get("communicator")
-            .and_then(|c| c.as_str())
-            .unwrap_or("ssh");
-        match communicator {
-            "none" => Ok(Arc::new(NoSession)),
-            other => Err(PluginError::not_available(&format!(
-                "the {other:?} communicator"
-            ))),
+        match options.communicator.as_str() {
+            "none" => return Ok(Arc::new(NoSession)),
+            "" | "ssh" => {}
+            other => {
+                return Err(PluginError::not_available(&format!(
+                    "the {other:?} communicator"
+                )));
+            }
         }
+        if !host.is_empty() {
+            options.ssh_host = host.to_owned();
+        }
+        if port != 0 {
+            options.ssh_port = u64::from(port);
+        }
+        let temporary = if options.needs_temporary_key() {
+            Some(self.temporary_key(
+                &options.temporary_key_pair_type,
+                options.temporary_key_pair_bits,
+            )?)
+        } else {
+            None
+        };
+        let clear_key = match (&temporary, options.ssh_clear_authorized_keys) {
+            (Some(key), true) => Some(key.comment().to_owned()),
+            _ => None,
+        };
+        let template_dir = self.build.template_dir.clone();
+        let config = options
+            .into_config(&|p: &str| template_dir.join(p), temporary.as_ref())
+            .map_err(plugin_error)?;
+        let observer = Arc::new(LogObserver(self.log.clone()));
+        let client = tokio::select! {
+            client = kiln_ssh::Client::connect(config, observer) => client.map_err(plugin_error)?,
+            () = self.cancel.cancelled() => return Err(PluginError::Cancelled),
+        };
+        Ok(Arc::new(SshSession::new(
+            client,
+            self.log.clone(),
+            clear_key,
+        )))
+    }
+
+    /// The build's temporary key pair (made on first use: `ed25519` unless the first user
+    /// asks for another type).
+    fn temporary_key(&self, kind: &str, bits: u64) -> Result<kiln_ssh::TemporaryKey, PluginError> {
+        if let Some(key) = self.ssh_key.get() {
+            return Ok(key.clone());
+        }
+        let comment = format!("kiln_{}", self.build.run_id);
+        let bits = u32::try_from(bits).unwrap_or(0);
+        let key = kiln_ssh::TemporaryKey::generate(kind, bits, &comment).map_err(plugin_error)?;
+        self.log.say(&format!(
+            "Creating a temporary {} SSH key for this build...",
+            if kind.is_empty() { "ed25519" } else { kind }
+        ));
+        Ok(self.ssh_key.get_or_init(|| key).clone())
     }
 
     /// Copies a host file or directory (checked readable) to the machine over `session`.
@@ -350,8 +404,9 @@ impl Capabilities {
         session.download(remote_path, &path).await
     }
 
+    /// The public half of the build's temporary key, for `{{ .SSHPublicKey }}`.
     pub fn temporary_public_key(&self) -> Result<String, PluginError> {
-        Err(PluginError::not_available("the temporary SSH key"))
+        Ok(self.temporary_key("", 0)?.public_openssh().to_owned())
     }
 
     // ---- build hooks
@@ -359,7 +414,11 @@ impl Capabilities {
     /// Runs the template's provisioners for this build over `session`.
     pub async fn provision(self: &Arc<Self>, session: Arc<dyn Session>) -> Result<(), PluginError> {
         match &self.hooks {
-            Some(hooks) => hooks.provision(self, session).await,
+            Some(hooks) => {
+                hooks.provision(self, Arc::clone(&session)).await?;
+                session.provisioned().await;
+                Ok(())
+            }
             None => Err(PluginError::failed(
                 "only a builder can ask for the provisioners to run",
             )),

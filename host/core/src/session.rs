@@ -1,5 +1,7 @@
 //! A connection to the machine being built, as plugins see it. The host owns every transport
-//! (SSH arrives with `kiln-ssh`); plugins only get a session handed to them.
+//! ([`ssh::SshSession`] over `kiln-ssh`); plugins only get a session handed to them.
+
+pub mod ssh;
 
 use std::path::Path;
 
@@ -51,6 +53,9 @@ pub trait Session: Send + Sync {
     ) -> Result<(), PluginError>;
     async fn download(&self, remote_path: &str, host_path: &Path) -> Result<(), PluginError>;
     async fn reconnect(&self) -> Result<(), PluginError>;
+    /// Called once the provisioners have run (`ssh_clear_authorized_keys` removes the
+    /// temporary key here, as Packer's step after provisioning does).
+    async fn provisioned(&self) {}
 }
 
 /// `communicator: none`: no connection; anything that needs one fails saying so.

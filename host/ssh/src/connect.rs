@@ -14,7 +14,9 @@ use crate::config::{Config, Credentials};
 
 /// Told what the connection is doing, for the build's UI.
 pub trait Observer: Send + Sync {
-    /// A line for the user (`Waiting for SSH to become available on ...`).
+    /// A step heading (`Waiting for SSH to become available...`, `Connected to SSH!`).
+    fn say(&self, text: &str);
+    /// Detail under it (the target, why the last attempt failed).
     fn message(&self, text: &str);
     /// Detail for debug logs only.
     fn debug(&self, text: &str);
@@ -24,6 +26,7 @@ pub trait Observer: Send + Sync {
 pub struct Quiet;
 
 impl Observer for Quiet {
+    fn say(&self, _: &str) {}
     fn message(&self, _: &str) {}
     fn debug(&self, _: &str) {}
 }
@@ -66,6 +69,8 @@ const ATTEMPT_LIMIT: Duration = Duration::from_secs(20);
 /// The first pause between attempts; it doubles up to [`MAX_PAUSE`] (Packer waits 5 s).
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// How often the user is told why the wait goes on.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
 
 /// Connects, retrying until `config.timeout` or until `config.handshake_attempts` handshakes
 /// have failed.
@@ -87,8 +92,9 @@ pub(crate) async fn wait_for_ssh(
         ),
         None => String::new(),
     };
+    observer.say("Waiting for SSH to become available...");
     observer.message(&format!(
-        "Waiting for SSH to become available on {}{via} (up to {}, {} handshake attempts)...",
+        "Connecting to {}{via} (for up to {}, {} handshake attempts)",
         config.target(),
         crate::client::humanize(config.timeout),
         config.handshake_attempts,
@@ -98,12 +104,14 @@ pub(crate) async fn wait_for_ssh(
     let mut pause = FIRST_PAUSE;
     let mut handshakes = 0;
     let mut attempts = 0u32;
+    let mut last_report = Instant::now();
     loop {
         attempts += 1;
         let last = match attempt(config, &russh_config).await {
             Ok(connection) => {
-                observer.message(&format!(
-                    "Connected to SSH on {} after {} ({attempts} attempt{}).",
+                observer.say("Connected to SSH!");
+                observer.debug(&format!(
+                    "connected to {} after {} ({attempts} attempt{})",
                     config.target(),
                     crate::client::humanize(start.elapsed()),
                     if attempts == 1 { "" } else { "s" }
@@ -131,10 +139,20 @@ pub(crate) async fn wait_for_ssh(
                 crate::client::humanize(config.timeout)
             )));
         }
-        observer.debug(&format!(
+        let note = format!(
             "SSH attempt {attempts} failed: {last}; retrying ({} left)",
             crate::client::humanize(left)
-        ));
+        );
+        // Every attempt goes to the debug log; the user sees why it is still waiting every
+        // [`REPORT_EVERY`], not a line per attempt through a long install.
+        if last_report.elapsed() >= REPORT_EVERY {
+            last_report = Instant::now();
+            observer.message(&format!(
+                "Still waiting for SSH after {}: {last}",
+                crate::client::humanize(start.elapsed())
+            ));
+        }
+        observer.debug(&note);
         tokio::time::sleep(pause.min(left)).await;
         pause = (pause * 2).min(MAX_PAUSE);
     }

@@ -222,7 +222,7 @@ pub(crate) async fn download(
         .await
         .map_err(sftp_error("cannot read", remote))?;
     if meta.is_dir() {
-        download_dir(sftp, remote, local, progress).await
+        download_dir(sftp, remote, local, meta.permissions, progress).await
     } else {
         let target = match local.is_dir() {
             true => local.join(basename(remote)?),
@@ -236,6 +236,7 @@ async fn download_dir(
     sftp: &SftpSession,
     remote: &str,
     local: &Path,
+    mode: Option<u32>,
     progress: Progress<'_>,
 ) -> Result<(), Error> {
     std::fs::create_dir_all(local)
@@ -253,7 +254,14 @@ async fn download_dir(
         let local_child = local.join(&name);
         let meta = entry.metadata();
         if meta.is_dir() {
-            Box::pin(download_dir(sftp, &remote_child, &local_child, progress)).await?;
+            Box::pin(download_dir(
+                sftp,
+                &remote_child,
+                &local_child,
+                meta.permissions,
+                progress,
+            ))
+            .await?;
         } else {
             download_file(
                 sftp,
@@ -265,7 +273,19 @@ async fn download_dir(
             .await?;
         }
     }
-    Ok(())
+    set_mode(local, mode)
+}
+
+fn set_mode(local: &Path, mode: Option<u32>) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    match mode {
+        Some(mode) => {
+            std::fs::set_permissions(local, std::fs::Permissions::from_mode(mode & 0o7777)).map_err(
+                |e| Error::failed(format!("cannot set the mode of {}: {e}", local.display())),
+            )
+        }
+        None => Ok(()),
+    }
 }
 
 async fn download_file(

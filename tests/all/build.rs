@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::kiln::{Kiln, Run, workspace};
 
 /// Writes `template.json` into `dir` and builds it there.
-fn build(dir: &Path, template: &serde_json::Value, args: &[&str]) -> Run {
+pub(crate) fn build(dir: &Path, template: &serde_json::Value, args: &[&str]) -> Run {
     std::fs::write(
         dir.join("template.json"),
         serde_json::to_string_pretty(template).unwrap(),

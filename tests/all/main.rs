@@ -14,3 +14,4 @@ mod cli_output;
 mod conformance;
 mod kiln;
 mod packer_differential;
+mod ssh;

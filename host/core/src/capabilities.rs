@@ -348,9 +348,9 @@ impl Capabilities {
             (Some(key), true) => Some(key.comment().to_owned()),
             _ => None,
         };
-        let template_dir = self.build.template_dir.clone();
+        // Relative key paths are relative to the working directory, as in Packer.
         let config = options
-            .into_config(&|p: &str| template_dir.join(p), temporary.as_ref())
+            .into_config(&|p: &str| self.resolve(p), temporary.as_ref())
             .map_err(plugin_error)?;
         let observer = Arc::new(LogObserver(self.log.clone()));
         let client = tokio::select! {

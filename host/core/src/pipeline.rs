@@ -19,7 +19,8 @@ use crate::catalog::ComponentKind;
 use crate::ledger::{Ledger, Outcome};
 use crate::plan::{Plan, PlannedBuild, PlannedPostProcessor, PlannedProvisioner};
 use crate::plugin::{
-    Artifact, BuildInfo, Builder, PluginError, PluginSource, PostProcessor, Provisioner,
+    Artifact, BuildInfo, Builder, ConfigError, PluginError, PluginSource, PostProcessor,
+    Provisioner,
 };
 use crate::session::Session;
 use crate::ui::{BuildLog, Ui};
@@ -305,10 +306,10 @@ impl BuildRunner {
                     .builder(&self.build.builder_type, &self.build.config)
                     .map_err(|error| fail(&builder_step, &self.build.path, error))?;
                 let builder_caps = Arc::new(caps_for(builder_grant.clone()));
-                match self
+                let prepared = self
                     .cancellable(builder.prepare(&builder_config, &builder_caps))
-                    .await
-                {
+                    .await;
+                match with_key_file_errors(prepared, &self.build.config, &builder_caps) {
                     Ok(warnings) => self.warn(&warnings),
                     Err(error) => errors.push(fail(&builder_step, &self.build.path, error)),
                 }
@@ -595,6 +596,32 @@ async fn destroy(artifact: &Artifact, keep: &Artifact, log: &BuildLog) {
         if let Err(e) = removed {
             log.error(&format!("could not remove {file}: {e}"));
         }
+    }
+}
+
+/// The communicator's key files are read by the host, never by the builder plugin (it cannot
+/// see them), so the host checks they can be read, beside the plugin's own config errors.
+fn with_key_file_errors(
+    prepared: Result<Vec<String>, PluginError>,
+    config: &serde_json::Value,
+    caps: &Capabilities,
+) -> Result<Vec<String>, PluginError> {
+    let Ok(options) = serde_json::from_value::<kiln_ssh::Options>(config.clone()) else {
+        return prepared;
+    };
+    let unreadable: Vec<ConfigError> = options
+        .unreadable_files(&|p: &str| caps.resolve(p))
+        .into_iter()
+        .map(|(key, message)| ConfigError { key, message })
+        .collect();
+    match prepared {
+        _ if unreadable.is_empty() => prepared,
+        Err(PluginError::InvalidConfig(mut list)) => {
+            list.extend(unreadable);
+            Err(PluginError::InvalidConfig(list))
+        }
+        Ok(_) => Err(PluginError::InvalidConfig(unreadable)),
+        Err(other) => Err(other),
     }
 }
 

@@ -68,6 +68,36 @@ impl Options {
         self.ssh_password.is_empty() && self.ssh_private_key_file.is_empty() && !self.ssh_agent_auth
     }
 
+    /// Key and certificate files that cannot be read, as `(key, message)`: checked by the host
+    /// at validate time, since plugins never see the user's keys.
+    pub fn unreadable_files(&self, resolve: &dyn Fn(&str) -> PathBuf) -> Vec<(String, String)> {
+        let uses_ssh = matches!(self.communicator.as_str(), "" | "ssh");
+        [
+            ("ssh_private_key_file", &self.ssh_private_key_file),
+            ("ssh_certificate_file", &self.ssh_certificate_file),
+            (
+                "ssh_bastion_private_key_file",
+                &self.ssh_bastion_private_key_file,
+            ),
+            (
+                "ssh_bastion_certificate_file",
+                &self.ssh_bastion_certificate_file,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, path)| uses_ssh && !path.is_empty())
+        .filter_map(|(key, path)| {
+            let full = expand(path, resolve);
+            std::fs::File::open(&full).err().map(|e| {
+                (
+                    key.to_owned(),
+                    format!("{key} is invalid: cannot read {path}: {e}"),
+                )
+            })
+        })
+        .collect()
+    }
+
     /// The password values, for the caller's redaction.
     pub fn secrets(&self) -> Vec<String> {
         [&self.ssh_password, &self.ssh_bastion_password]

@@ -268,7 +268,7 @@ impl Communicator {
             &self.pause_before_connecting,
         );
         match self.communicator.as_str() {
-            "ssh" => self.prepare_ssh(build, problems),
+            "ssh" => self.prepare_ssh(problems),
             "winrm" => self.prepare_winrm(problems),
             "docker" | "dockerWindowsContainer" | "none" => {}
             other => problems.add(
@@ -278,7 +278,7 @@ impl Communicator {
         }
     }
 
-    fn prepare_ssh(&mut self, build: &BuildInfo, problems: &mut Problems) {
+    fn prepare_ssh(&mut self, problems: &mut Problems) {
         if self.ssh_port == 0 {
             self.ssh_port = 22;
         }
@@ -336,14 +336,6 @@ impl Communicator {
                 "An ssh_username must be specified\n  Note: some builders used to default ssh_username to \"root\".",
             );
         }
-        if !self.ssh_private_key_file.is_empty() {
-            check_file(
-                problems,
-                build,
-                "ssh_private_key_file",
-                &self.ssh_private_key_file,
-            );
-        }
         if !self.ssh_bastion_host.is_empty() {
             if self.ssh_bastion_password.is_empty()
                 && self.ssh_bastion_private_key_file.is_empty()
@@ -352,13 +344,6 @@ impl Communicator {
                 problems.add(
                     "ssh_bastion_host",
                     "ssh_bastion_password, ssh_bastion_private_key_file or ssh_bastion_agent_auth must be specified",
-                );
-            } else if !self.ssh_bastion_private_key_file.is_empty() {
-                check_file(
-                    problems,
-                    build,
-                    "ssh_bastion_private_key_file",
-                    &self.ssh_bastion_private_key_file,
                 );
             }
         }
@@ -414,15 +399,7 @@ fn check_duration(problems: &mut Problems, key: &str, value: &str) {
     }
 }
 
-/// A key file must exist at validate time (`~` cannot be expanded: a component has no home).
-fn check_file(problems: &mut Problems, build: &BuildInfo, key: &str, path: &str) {
-    if path.starts_with('~') {
-        return;
-    }
-    if let Err(e) = std::fs::metadata(build.resolve(path)) {
-        problems.add(key, format!("{key} is invalid: stat {path}: {e}"));
-    }
-}
+// Key files are checked by the host, which reads them: this plugin never sees the user's keys.
 
 /// `[bind_address:]port:host:hostport`, as Packer's `ParseTunnelArgument`.
 fn check_tunnel(tunnel: &str) -> Result<(), String> {

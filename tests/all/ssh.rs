@@ -511,3 +511,43 @@ impl Drop for RemoveUser {
             .status();
     }
 }
+
+#[test]
+fn the_ssh_host_example_provisions_a_host() {
+    if skip_without_sshd("the_ssh_host_example_provisions_a_host") {
+        return;
+    }
+    let sshd = Sshd::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let remote = sshd.dir().join("example");
+    let example = workspace().join("examples/ssh-host/template.json");
+    for method in ["scp", "sftp"] {
+        let _ = std::fs::remove_dir_all(&remote);
+        let run = crate::kiln::Kiln::new(work.path())
+            .args(&[
+                "build",
+                "-force",
+                &format!("-var=ssh_port={}", sshd.port()),
+                &format!("-var=ssh_username={}", sshd.user()),
+                &format!("-var=ssh_private_key_file={}", sshd.client_key().display()),
+                &format!("-var=ssh_file_transfer_method={method}"),
+                &format!("-var=remote_dir={}", remote.display()),
+                example.to_str().unwrap(),
+            ])
+            .run();
+        ok(&run);
+        assert!(
+            run.stdout
+                .contains("    existing-host: Hello from kiln: build existing-host (null) on "),
+            "{}",
+            run.stdout
+        );
+        let report = read(work.path().join("report.txt"));
+        assert!(
+            report.contains("build: existing-host\n")
+                && report.contains("./etc/app.conf\n")
+                && report.contains("./motd\n"),
+            "{report}"
+        );
+    }
+}

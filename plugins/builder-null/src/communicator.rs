@@ -3,7 +3,7 @@
 //! connector as JSON: ports as numbers even when the template gave strings.
 
 use kiln_plugin_sdk::config::{Problems, weak};
-use kiln_plugin_sdk::{BuildInfo, Endpoint, duration};
+use kiln_plugin_sdk::{Endpoint, duration};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -258,7 +258,7 @@ impl Communicator {
     }
 
     /// Defaults and checks, as Packer's `communicator.Config.Prepare`.
-    pub fn prepare(&mut self, build: &BuildInfo, problems: &mut Problems) {
+    pub fn prepare(&mut self, problems: &mut Problems) {
         if self.communicator.is_empty() {
             self.communicator = "ssh".to_owned();
         }
@@ -336,16 +336,15 @@ impl Communicator {
                 "An ssh_username must be specified\n  Note: some builders used to default ssh_username to \"root\".",
             );
         }
-        if !self.ssh_bastion_host.is_empty() {
-            if self.ssh_bastion_password.is_empty()
-                && self.ssh_bastion_private_key_file.is_empty()
-                && !self.ssh_bastion_agent_auth
-            {
-                problems.add(
-                    "ssh_bastion_host",
-                    "ssh_bastion_password, ssh_bastion_private_key_file or ssh_bastion_agent_auth must be specified",
-                );
-            }
+        if !self.ssh_bastion_host.is_empty()
+            && self.ssh_bastion_password.is_empty()
+            && self.ssh_bastion_private_key_file.is_empty()
+            && !self.ssh_bastion_agent_auth
+        {
+            problems.add(
+                "ssh_bastion_host",
+                "ssh_bastion_password, ssh_bastion_private_key_file or ssh_bastion_agent_auth must be specified",
+            );
         }
         if self.ssh_file_transfer_method != "scp" && self.ssh_file_transfer_method != "sftp" {
             problems.add(

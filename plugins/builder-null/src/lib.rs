@@ -23,9 +23,9 @@ impl Builder for Null {
         )
     }
 
-    fn prepare(config: &mut Communicator, build: &BuildInfo) -> Result<Vec<String>, Error> {
+    fn prepare(config: &mut Communicator, _build: &BuildInfo) -> Result<Vec<String>, Error> {
         let mut problems = Problems::new();
-        config.prepare(build, &mut problems);
+        config.prepare(&mut problems);
         // The null builder's own checks (Packer's words, at the key to fix).
         let prefix = if config.kind() == "winrm" {
             "winrm"

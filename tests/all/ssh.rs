@@ -303,9 +303,14 @@ fn many_files_and_a_large_file_upload() {
         let run = build(dir, &template, &[]);
         ok(&run);
         // A large upload reports its size and speed when it is done.
-        let progress = format!("    host: Uploading {}: 48.0 MiB in ", dir.join("big.bin").display());
+        let progress = format!(
+            "    host: Uploading {}: 48.0 MiB in ",
+            dir.join("big.bin").display()
+        );
         assert!(
-            run.stdout.lines().any(|l| l.starts_with(&progress) && l.ends_with(" MiB/s)")),
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(&progress) && l.ends_with(" MiB/s)")),
             "{progress:?}:\n{}",
             run.stdout
         );

@@ -430,3 +430,18 @@ async fn sftp_transfers_round_trip() {
     }
     transfers_round_trip("sftp").await;
 }
+
+#[tokio::test]
+async fn ssh_pty_runs_commands_in_a_terminal() {
+    if skip_without_sshd("ssh_pty_runs_commands_in_a_terminal") {
+        return;
+    }
+    let sshd = Sshd::start().unwrap();
+    let plain = connect(key_options(&sshd, serde_json::json!({}))).await;
+    let (_, out, _) = run(&plain, "tty || true").await;
+    assert_eq!(out.trim(), "not a tty");
+    let with_pty = connect(key_options(&sshd, serde_json::json!({"ssh_pty": true}))).await;
+    let (status, out, _) = run(&with_pty, "tty").await;
+    assert_eq!(status, ExitStatus::Code(0));
+    assert!(out.trim().starts_with("/dev/pts/"), "{out:?}");
+}

@@ -563,3 +563,30 @@ fn the_ssh_host_example_provisions_a_host() {
         );
     }
 }
+
+#[test]
+fn a_link_out_of_the_template_directory_is_not_uploaded() {
+    if skip_without_sshd("a_link_out_of_the_template_directory_is_not_uploaded") {
+        return;
+    }
+    let sshd = Sshd::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("site")).unwrap();
+    std::fs::write(work.path().join("site/index.html"), "ok\n").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", work.path().join("site/hostname")).unwrap();
+    let remote = sshd.dir().join("linked");
+    let template = serde_json::json!({
+        "builders": [ssh_builder(&sshd, serde_json::json!({}))],
+        "provisioners": [{"type": "file", "source": "site/", "destination": remote}],
+    });
+    let run = build(work.path(), &template, &[]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("denied: read /etc/hostname is outside the readable paths")
+            && run.stderr.contains("(through the link "),
+        "{}",
+        run.transcript()
+    );
+    assert!(!remote.join("hostname").exists());
+}

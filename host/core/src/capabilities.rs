@@ -93,6 +93,46 @@ impl Grant {
     }
 }
 
+impl Grant {
+    /// Every file and directory under `root`, symlinks resolved, must be readable: a link
+    /// inside a granted directory cannot carry a file from outside it into an upload.
+    pub fn check_tree_readable(&self, root: &Path) -> Result<(), PluginError> {
+        let real_dirs = |dirs: &[PathBuf]| -> Vec<PathBuf> {
+            dirs.iter()
+                .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
+                .collect()
+        };
+        let resolved = Grant {
+            read_only: real_dirs(&self.read_only),
+            read_write: real_dirs(&self.read_write),
+            ..self.clone()
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(path) = stack.pop() {
+            let real = std::fs::canonicalize(&path)
+                .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
+            if let Err(PluginError::Denied(why)) = resolved.check(Use::Read(&real)) {
+                let via = if real == path {
+                    String::new()
+                } else {
+                    format!(" (through the link {})", path.display())
+                };
+                return Err(PluginError::Denied(format!("{why}{via}")));
+            }
+            if real.is_dir() && seen.insert(real.clone()) {
+                let entries = std::fs::read_dir(&path).map_err(|e| {
+                    PluginError::failed(format!("cannot read {}: {e}", path.display()))
+                })?;
+                for entry in entries.flatten() {
+                    stack.push(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Removes `.` and `..` lexically, so `out/../../etc` cannot pass a prefix check.
 fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
@@ -389,6 +429,11 @@ impl Capabilities {
     ) -> Result<(), PluginError> {
         let path = self.resolve(host_path);
         self.grant.check(Use::Read(&path))?;
+        let grant = self.grant.clone();
+        let root = path.clone();
+        tokio::task::spawn_blocking(move || grant.check_tree_readable(&root))
+            .await
+            .map_err(|e| PluginError::failed(format!("upload: {e}")))??;
         session.upload(&path, remote_path).await
     }
 
@@ -465,6 +510,32 @@ mod tests {
                 "read /root/.ssh/id_ed25519 is outside the readable paths (provisioner test; kiln's default policy)".into()
             ))
         );
+    }
+
+    #[test]
+    fn a_link_out_of_a_readable_tree_is_denied() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("sub")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(tree.join("sub/ok.txt"), "ok").unwrap_or_else(|e| panic!("{e}"));
+        let g = Grant {
+            read_only: vec![dir.path().to_path_buf()],
+            ..grant()
+        };
+        assert_eq!(g.check_tree_readable(&tree), Ok(()));
+        std::os::unix::fs::symlink("/etc/hostname", tree.join("sub/stolen"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let denied = g.check_tree_readable(&tree);
+        assert!(
+            matches!(&denied, Err(PluginError::Denied(t))
+                if t.contains("read /etc/hostname is outside the readable paths")
+                    && t.contains("(through the link ")),
+            "{denied:?}"
+        );
+        // A loop of links inside the tree is walked once.
+        std::fs::remove_file(tree.join("sub/stolen")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&tree, tree.join("sub/loop")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(g.check_tree_readable(&tree), Ok(()));
     }
 
     #[test]

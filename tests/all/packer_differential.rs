@@ -66,7 +66,7 @@ const AGREED_ARGS: &[(&str, &[&str])] = &[
     ),
 ];
 
-fn packer() -> Option<PathBuf> {
+pub(crate) fn packer() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("packer"))
@@ -78,7 +78,7 @@ fn packer() -> Option<PathBuf> {
     found
 }
 
-fn run_packer(packer: &Path, dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn run_packer(packer: &Path, dir: &Path, args: &[&str]) -> Run {
     let home = tempfile::tempdir().expect("temp HOME");
     let out = Command::new(packer)
         .args(args)

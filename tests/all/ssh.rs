@@ -590,3 +590,84 @@ fn a_link_out_of_the_template_directory_is_not_uploaded() {
     );
     assert!(!remote.join("hostname").exists());
 }
+
+/// Lists a tree as `path mode [content]` lines, for comparing what two tools made.
+fn tree_listing(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if path.is_dir() {
+                out.push(format!("{rel}/ {:o}", mode(&path)));
+                stack.push(path);
+            } else {
+                out.push(format!("{rel} {:o} {:?}", mode(&path), read(&path)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn packer_and_kiln_provision_a_host_the_same_way() {
+    if skip_without_sshd("packer_and_kiln_provision_a_host_the_same_way") {
+        return;
+    }
+    let Some(packer) = crate::packer_differential::packer() else {
+        eprintln!(
+            "skipped: packer is not installed (set KILN_REQUIRE_PACKER=1 to make this an error)"
+        );
+        return;
+    };
+    let sshd = Sshd::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    make_site(dir);
+    std::fs::write(dir.join("one.txt"), "one\n").unwrap();
+    std::fs::write(
+        dir.join("env.sh"),
+        "#!/bin/sh\nprintf '%s|%s|%s\\n' \"$PACKER_BUILD_NAME\" \"$PACKER_BUILDER_TYPE\" \"$TRICKY\" > \"$OUT/env.txt\"\n",
+    )
+    .unwrap();
+    // The same template for both tools, writing under a root each run chooses.
+    let template = |root: &Path, down: &str| {
+        let r = root.display().to_string();
+        serde_json::json!({
+            "builders": [ssh_builder(&sshd, serde_json::json!({}))],
+            "provisioners": [
+                {"type": "shell", "inline": [format!("mkdir -p {r}/dir-no-slash {r}/dir-slash {r}/into")]},
+                {"type": "file", "source": "site", "destination": format!("{r}/dir-no-slash")},
+                {"type": "file", "source": "site/", "destination": format!("{r}/dir-slash")},
+                {"type": "file", "source": "one.txt", "destination": format!("{r}/into/")},
+                {"type": "file", "source": "one.txt", "destination": format!("{r}/renamed.txt")},
+                {"type": "shell", "script": "env.sh",
+                 "environment_vars": [format!("OUT={r}"), "TRICKY=it's \"q\" $HOME `x` a  b"]},
+                {"type": "shell", "inline": [format!("echo inline > {r}/inline.txt")],
+                 "execute_command": "chmod +x {{.Path}}; {{.Vars}} sh -c '{{.Path}}'"},
+                {"type": "file", "direction": "download", "source": format!("{r}/dir-slash/conf/app.conf"),
+                 "destination": format!("{down}/")},
+            ],
+        })
+    };
+    let (kiln_root, packer_root) = (sshd.dir().join("kiln"), sshd.dir().join("packer"));
+    ok(&build(dir, &template(&kiln_root, "kiln-down"), &[]));
+    std::fs::write(
+        dir.join("packer.json"),
+        serde_json::to_string_pretty(&template(&packer_root, "packer-down")).unwrap(),
+    )
+    .unwrap();
+    let run = crate::packer_differential::run_packer(&packer, dir, &["build", "packer.json"]);
+    assert_eq!(run.code, 0, "packer: {}", run.transcript());
+    assert_eq!(tree_listing(&kiln_root), tree_listing(&packer_root));
+    assert_eq!(
+        tree_listing(&dir.join("kiln-down")),
+        tree_listing(&dir.join("packer-down"))
+    );
+    assert_eq!(
+        read(kiln_root.join("env.txt")),
+        "host|null|it's \"q\" $HOME `x` a  b\n"
+    );
+}

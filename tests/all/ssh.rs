@@ -671,3 +671,43 @@ fn packer_and_kiln_provision_a_host_the_same_way() {
         "host|null|it's \"q\" $HOME `x` a  b\n"
     );
 }
+
+#[test]
+fn a_rhai_provisioner_execs_uploads_and_downloads_over_ssh() {
+    if skip_without_sshd("a_rhai_provisioner_execs_uploads_and_downloads_over_ssh") {
+        return;
+    }
+    let sshd = Sshd::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let remote = sshd.dir().join("rhai");
+    std::fs::write(work.path().join("input.txt"), "from the host\n").unwrap();
+    std::fs::write(
+        work.path().join("provision.rhai"),
+        r##"
+fn provision(session, data) {
+    let dir = config.remote;
+    if session.exec(`mkdir -p ${dir}`) != 0 { throw "mkdir failed"; }
+    session.upload("input.txt", `${dir}/input.txt`);
+    session.upload_content("#!/bin/sh\ntr a-z A-Z < \"$1\"\n", `${dir}/upper.sh`, 0o755);
+    let r = session.exec_captured(`${dir}/upper.sh ${dir}/input.txt`);
+    if r.status != 0 || r.stdout != "FROM THE HOST\n" { throw `unexpected: ${r}`; }
+    let code = session.exec(`cat > ${dir}/piped.txt; printf '%s' "$WHO" >> ${dir}/piped.txt`,
+                            #{env: #{WHO: "it's me"}, stdin: "piped "});
+    if code != 0 { throw "exec with stdin failed"; }
+    session.download(`${dir}/piped.txt`, "piped.txt");
+    say(`kind ${session.kind()}`);
+}
+"##,
+    )
+    .unwrap();
+    let template = serde_json::json!({
+        "builders": [ssh_builder(&sshd, serde_json::json!({}))],
+        "provisioners": [{"type": "rhai", "script": "provision.rhai", "remote": remote}],
+    });
+    let run = build(work.path(), &template, &[]);
+    ok(&run);
+    assert!(run.stdout.contains("==> host: kind ssh"), "{}", run.stdout);
+    assert_eq!(read(remote.join("input.txt")), "from the host\n");
+    assert_eq!(mode(remote.join("upper.sh")), 0o755);
+    assert_eq!(read(work.path().join("piped.txt")), "piped it's me");
+}

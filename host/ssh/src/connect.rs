@@ -158,8 +158,47 @@ pub(crate) async fn wait_for_ssh(
     }
 }
 
+/// The ciphers offered when `ssh_ciphers` is not set: russh's, with AES-GCM first when the CPU
+/// has AES instructions (as Go's x/crypto, and so Packer, does): both ends then use the CPU's
+/// AES-GCM instead of ChaCha20-Poly1305 in software, which moves a large file about 1.4 times
+/// as fast where the cipher is the bound (`cargo bench -p kiln-ssh --bench transfer`).
+fn default_ciphers() -> Cow<'static, [russh::cipher::Name]> {
+    use russh::cipher::{AES_128_CTR, AES_192_CTR, AES_256_CTR, AES_256_GCM, CHACHA20_POLY1305};
+    if aes_in_hardware() {
+        Cow::Borrowed(&[
+            AES_256_GCM,
+            CHACHA20_POLY1305,
+            AES_256_CTR,
+            AES_192_CTR,
+            AES_128_CTR,
+        ])
+    } else {
+        russh::Preferred::default().cipher
+    }
+}
+
+fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
 fn russh_config(config: &Config) -> Result<client::Config, Error> {
-    let mut preferred = russh::Preferred::default();
+    let mut preferred = russh::Preferred {
+        cipher: default_ciphers(),
+        ..russh::Preferred::default()
+    };
     if !config.ciphers.is_empty() {
         let names = config
             .ciphers
@@ -248,11 +287,70 @@ async fn attempt(
     }
 }
 
-async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, Attempt> {
+/// A TCP connection that acknowledges every segment at once (`TCP_QUICKACK`, re-armed after
+/// each read, since Linux clears it). sshd leaves Nagle on for sessions without a terminal, so
+/// when it writes two small messages in a row (the host keys it announces after
+/// authentication, then the reply to the first channel) the second waits for our ACK, which
+/// the kernel would delay by 40 ms.
+struct QuickAck(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            #[cfg(target_os = "linux")]
+            let _ = self.0.set_quickack(true);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+async fn tcp_connect(host: &str, port: u16) -> Result<QuickAck, Attempt> {
     match tokio::time::timeout(ATTEMPT_LIMIT, tokio::net::TcpStream::connect((host, port))).await {
         Ok(Ok(tcp)) => {
             let _ = tcp.set_nodelay(true);
-            Ok(tcp)
+            Ok(QuickAck(tcp))
         }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             Err(Attempt::Unreachable(format!(

@@ -1,23 +1,40 @@
 //! The scp protocol (Packer's default transfer), spoken to the remote `scp -t` (sink) and
 //! `scp -f` (source): `C<mode> <size> <name>` for a file, `D`/`E` around a directory, `T` for
 //! times, each answered by a 0 byte (or 1/2 and a message).
+//!
+//! Uploads are pipelined: records and file data go out in [`CHUNK`]-sized batches while the
+//! replies are read concurrently and checked in order, so a directory of small files costs no
+//! round trip per file and a large file goes out in full-size SSH packets. The sink reads its
+//! input strictly in order, so the first reply that is not a 0 names the first failure.
+//!
+//! A sink that refuses a record reports it and reads on, so what follows must not be misread:
+//! a directory's children go only once its `D` is confirmed (else they would land in its
+//! parent), and a file's data goes before its `C` is confirmed only when its first byte cannot
+//! start a record ([`RECORD_STARTS`]), so a sink that could not create the file stops there
+//! ("protocol error") instead of taking the data for records.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use russh::ChannelMsg;
 use russh::client::Msg;
 use russh::{ChannelReadHalf, ChannelWriteHalf};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
 
 use crate::tree::{self, Kind, Node};
 use crate::{Client, Error, Progress, quote};
 
-/// One remote `scp` process and the bytes it sent that were not read yet.
+/// One remote `scp` process: its input, and its replies (read apart, so an upload can read
+/// them while it sends).
 struct Scp {
-    read: ChannelReadHalf,
+    replies: Replies,
     write: ChannelWriteHalf<Msg>,
+}
+
+/// What the remote scp sent that was not read yet, its stderr and how it ended.
+struct Replies {
+    read: ChannelReadHalf,
     buffer: Vec<u8>,
     position: usize,
     stderr: Vec<u8>,
@@ -32,17 +49,44 @@ impl Scp {
         channel.exec(true, command.as_str()).await?;
         let (read, write) = channel.split();
         Ok(Scp {
-            read,
+            replies: Replies {
+                read,
+                buffer: Vec::new(),
+                position: 0,
+                stderr: Vec::new(),
+                exit: None,
+                closed: false,
+                command,
+            },
             write,
-            buffer: Vec::new(),
-            position: 0,
-            stderr: Vec::new(),
-            exit: None,
-            closed: false,
-            command,
         })
     }
 
+    async fn send(&self, bytes: &[u8]) -> Result<(), Error> {
+        Ok(self.write.data(bytes).await?)
+    }
+
+    async fn ack(&mut self) -> Result<(), Error> {
+        self.replies.ack().await
+    }
+
+    /// Ends the input and waits for the remote scp to exit; an error if it did not exit 0.
+    async fn finish(mut self) -> Result<(), Error> {
+        let _ = self.write.eof().await;
+        let replies = &mut self.replies;
+        while replies.fill().await? {}
+        match replies.exit {
+            Some(0) => Ok(()),
+            Some(code) => Err(replies.error(&format!("it exited with {code}"))),
+            None => Err(Error::Disconnected(format!(
+                "the connection dropped during `{}`",
+                replies.command
+            ))),
+        }
+    }
+}
+
+impl Replies {
     /// Waits for more output; false once the channel has closed.
     async fn fill(&mut self) -> Result<bool, Error> {
         while !self.closed {
@@ -110,8 +154,20 @@ impl Scp {
         }
     }
 
-    async fn send(&self, bytes: &[u8]) -> Result<(), Error> {
-        Ok(self.write.data(bytes).await?)
+    /// Reads `count` confirmations, publishing how many arrived to `counted`; the first error
+    /// ends it.
+    async fn acks(
+        &mut self,
+        count: usize,
+        counted: Option<&watch::Sender<usize>>,
+    ) -> Result<(), Error> {
+        for n in 1..=count {
+            self.ack().await?;
+            if let Some(counted) = counted {
+                counted.send_replace(n);
+            }
+        }
+        Ok(())
     }
 
     /// Copies `size` bytes of output into `out`.
@@ -137,20 +193,6 @@ impl Scp {
         Ok(())
     }
 
-    /// Ends the input and waits for the remote scp to exit; an error if it did not exit 0.
-    async fn finish(mut self) -> Result<(), Error> {
-        let _ = self.write.eof().await;
-        while self.fill().await? {}
-        match self.exit {
-            Some(0) => Ok(()),
-            Some(code) => Err(self.error(&format!("it exited with {code}"))),
-            None => Err(Error::Disconnected(format!(
-                "the connection dropped during `{}`",
-                self.command
-            ))),
-        }
-    }
-
     fn error(&self, what: &str) -> Error {
         let stderr = String::from_utf8_lossy(&self.stderr);
         let stderr = stderr.trim();
@@ -164,28 +206,6 @@ impl Scp {
             self.command,
             if stderr.is_empty() { "" } else { ": " }
         ))
-    }
-}
-
-/// Counts the bytes read through it into a progress bar.
-struct Counting<'a, R> {
-    inner: R,
-    progress: Progress<'a>,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Counting<'_, R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        if read > 0 {
-            (self.progress)(read as u64);
-        }
-        result
     }
 }
 
@@ -209,6 +229,14 @@ fn split_remote(remote: &str) -> (String, String) {
     }
 }
 
+/// The first bytes of a line a sink acts on: the records `C`, `D`, `T`, `E`, and 1 and 2, which
+/// start the error lines it skips or stops at. Any other byte where it expects a record ends it.
+const RECORD_STARTS: &[u8] = b"CDTE\x01\x02";
+
+/// How much is read from files and handed to the channel at once: russh cuts it into packets
+/// of the server's maximum size without copying (many small files share one batch).
+const CHUNK: usize = 256 * 1024;
+
 pub(crate) async fn upload_file(
     client: &Client,
     local: &Path,
@@ -218,10 +246,8 @@ pub(crate) async fn upload_file(
     let mut node = tree::read(local)?;
     let (dir, name) = split_remote(remote);
     node.name = name;
-    let mut scp = Scp::start(client, format!("scp -pt -- {}", quote(&dir))).await?;
-    scp.ack().await?;
-    send_node(&mut scp, &node, progress).await?;
-    scp.finish().await
+    let scp = Scp::start(client, format!("scp -pt -- {}", quote(&dir))).await?;
+    send_pipelined(scp, std::slice::from_ref(&node), progress).await
 }
 
 pub(crate) async fn upload_dir(
@@ -231,14 +257,18 @@ pub(crate) async fn upload_dir(
     progress: Progress<'_>,
 ) -> Result<(), Error> {
     let node = tree::read(local)?;
-    let mut scp = Scp::start(client, format!("scp -rpt -- {}", quote(remote))).await?;
-    scp.ack().await?;
-    if let Kind::Dir { children } = &node.kind {
-        for child in children {
-            send_node(&mut scp, child, progress).await?;
-        }
-    }
-    scp.finish().await
+    // One command, not a `mkdir` first: each command the machine's shell starts costs time.
+    let remote = quote(remote);
+    let scp = Scp::start(
+        client,
+        format!("mkdir -p -- {remote} && scp -rpt -- {remote}"),
+    )
+    .await?;
+    let children = match &node.kind {
+        Kind::Dir { children } => children.as_slice(),
+        Kind::File { .. } => &[],
+    };
+    send_pipelined(scp, children, progress).await
 }
 
 pub(crate) async fn upload_bytes(
@@ -250,56 +280,203 @@ pub(crate) async fn upload_bytes(
     let (dir, name) = split_remote(remote);
     let mut scp = Scp::start(client, format!("scp -t -- {}", quote(&dir))).await?;
     scp.ack().await?;
-    scp.send(
-        format!(
-            "C{:04o} {} {}\n",
-            mode & 0o7777,
-            content.len(),
-            check_name(&name)?
-        )
-        .as_bytes(),
-    )
-    .await?;
-    scp.ack().await?;
-    scp.send(content).await?;
-    scp.send(&[0]).await?;
-    scp.ack().await?;
+    let record = format!(
+        "C{:04o} {} {}\n",
+        mode & 0o7777,
+        content.len(),
+        check_name(&name)?
+    );
+    let mut batch = record.into_bytes();
+    // As in [`Batch::node`]: content that could read as a record waits for the file.
+    let wait = content.first().is_some_and(|b| RECORD_STARTS.contains(b));
+    if wait {
+        scp.send(&batch).await?;
+        scp.ack().await?;
+        batch.clear();
+    }
+    batch.extend_from_slice(content);
+    batch.push(0);
+    let replies = if wait { 1 } else { 2 };
+    tokio::try_join!(send(&scp.write, batch), scp.replies.acks(replies, None))?;
     scp.finish().await
 }
 
-async fn send_node(scp: &mut Scp, node: &Node, progress: Progress<'_>) -> Result<(), Error> {
-    let name = check_name(&node.name)?;
-    scp.send(format!("T{} 0 {} 0\n", node.mtime, node.mtime).as_bytes())
-        .await?;
+async fn send(write: &ChannelWriteHalf<Msg>, bytes: Vec<u8>) -> Result<(), Error> {
+    Ok(write.data_bytes(bytes).await?)
+}
+
+/// Sends `nodes` to a sink that has not answered yet, reading its replies as they come.
+async fn send_pipelined(mut scp: Scp, nodes: &[Node], progress: Progress<'_>) -> Result<(), Error> {
     scp.ack().await?;
-    match &node.kind {
-        Kind::File { size } => {
-            scp.send(format!("C{:04o} {size} {name}\n", node.mode).as_bytes())
-                .await?;
-            scp.ack().await?;
-            let file = tokio::fs::File::open(&node.path)
-                .await
-                .map_err(|e| Error::failed(format!("cannot read {}: {e}", node.path.display())))?;
-            // Exactly `size` bytes, even if the file grows meanwhile.
-            let reader = Counting {
-                inner: tokio::io::AsyncReadExt::take(file, *size),
-                progress,
-            };
-            scp.write.data(reader).await?;
-            scp.send(&[0]).await?;
-            scp.ack().await
+    let replies = nodes.iter().map(replies).sum();
+    let (counted, acked) = watch::channel(0);
+    let mut batch = Batch {
+        write: &scp.write,
+        buffer: Vec::with_capacity(CHUNK),
+        progress,
+        expected: 0,
+        acked,
+    };
+    let sending = async {
+        for node in nodes {
+            batch.node(node).await?;
         }
-        Kind::Dir { children } => {
-            scp.send(format!("D{:04o} 0 {name}\n", node.mode).as_bytes())
-                .await?;
-            scp.ack().await?;
-            for child in children {
-                Box::pin(send_node(scp, child, progress)).await?;
+        batch.flush().await
+    };
+    // The first error wins: a refusal from the sink, or a local file that cannot be read.
+    tokio::try_join!(sending, scp.replies.acks(replies, Some(&counted)))?;
+    scp.finish().await
+}
+
+/// The replies a node's records get: the `T`, the `C` and the data for a file; the `T`, `D`
+/// and `E` for a directory, and its children's.
+fn replies(node: &Node) -> usize {
+    match &node.kind {
+        Kind::File { .. } => 3,
+        Kind::Dir { children } => 3 + children.iter().map(replies).sum::<usize>(),
+    }
+}
+
+/// Records and file data on their way to the channel, sent [`CHUNK`] bytes at a time.
+struct Batch<'a> {
+    write: &'a ChannelWriteHalf<Msg>,
+    buffer: Vec<u8>,
+    progress: Progress<'a>,
+    /// Replies the records put so far will get.
+    expected: usize,
+    /// Replies read so far.
+    acked: watch::Receiver<usize>,
+}
+
+impl Batch<'_> {
+    async fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// [`Batch::put`] without a copy when nothing is batched.
+    async fn put_owned(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
+        if self.buffer.is_empty() {
+            self.buffer = bytes;
+            if self.buffer.len() >= CHUNK {
+                self.flush().await?;
             }
-            scp.send(b"E\n").await?;
-            scp.ack().await
+            Ok(())
+        } else {
+            self.put(&bytes).await
         }
     }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        if !self.buffer.is_empty() {
+            let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+            send(self.write, full).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is batched and waits until the sink has confirmed every record so far. An
+    /// error reply ends the upload before the wait is over.
+    async fn confirmed(&mut self) -> Result<(), Error> {
+        self.flush().await?;
+        let expected = self.expected;
+        self.acked
+            .wait_for(|n| *n >= expected)
+            .await
+            .map_err(|_| Error::failed("scp: the sink stopped replying"))?;
+        Ok(())
+    }
+
+    async fn node(&mut self, node: &Node) -> Result<(), Error> {
+        let name = check_name(&node.name)?;
+        self.put(format!("T{} 0 {} 0\n", node.mtime, node.mtime).as_bytes())
+            .await?;
+        match &node.kind {
+            Kind::File { size } => {
+                let first = usize::try_from(*size).map_or(CHUNK, |size| size.min(CHUNK));
+                let (file, first) = read_chunk(&node.path, None, first, *size).await?;
+                self.put(format!("C{:04o} {size} {name}\n", node.mode).as_bytes())
+                    .await?;
+                self.expected += 2;
+                // A sink that cannot create the file reads on as if its data were records; it
+                // exits at the first byte that cannot start one. Data whose first byte can
+                // waits for the sink to confirm the file.
+                if first.first().is_some_and(|b| RECORD_STARTS.contains(b)) {
+                    self.confirmed().await?;
+                }
+                self.file_rest(&node.path, *size, file, first).await?;
+                self.expected += 1;
+                self.put(&[0]).await
+            }
+            Kind::Dir { children } => {
+                self.put(format!("D{:04o} 0 {name}\n", node.mode).as_bytes())
+                    .await?;
+                self.expected += 2;
+                self.confirmed().await?;
+                for child in children {
+                    Box::pin(self.node(child)).await?;
+                }
+                self.expected += 1;
+                self.put(b"E\n").await
+            }
+        }
+    }
+
+    /// Appends exactly `size` bytes of the file at `path`, starting with `first` (its first
+    /// bytes, already read) and reading the rest from `file`.
+    async fn file_rest(
+        &mut self,
+        path: &Path,
+        size: u64,
+        mut file: std::fs::File,
+        first: Vec<u8>,
+    ) -> Result<(), Error> {
+        let mut left = size - first.len() as u64;
+        (self.progress)(first.len() as u64);
+        self.put_owned(first).await?;
+        while left > 0 {
+            let n = usize::try_from(left).map_or(CHUNK, |left| left.min(CHUNK));
+            let (opened, chunk) = read_chunk(path, Some(file), n, size).await?;
+            file = opened;
+            left -= n as u64;
+            (self.progress)(n as u64);
+            self.put_owned(chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The next `n` bytes of the file at `path` (opened when `file` is none), read on the blocking
+/// pool. The sink expects exactly what the `C` record announced (`size`), so a file that shrank
+/// meanwhile is an error.
+async fn read_chunk(
+    path: &Path,
+    file: Option<std::fs::File>,
+    n: usize,
+    size: u64,
+) -> Result<(std::fs::File, Vec<u8>), Error> {
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut file = match file {
+            Some(file) => file,
+            None => std::fs::File::open(&owned)?,
+        };
+        let mut buffer = vec![0; n];
+        file.read_exact(&mut buffer)?;
+        Ok::<_, std::io::Error>((file, buffer))
+    })
+    .await
+    .map_err(|e| Error::failed(format!("reading {}: {e}", path.display())))?;
+    read.map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::failed(format!(
+            "{} became shorter than {size} bytes while it was sent",
+            path.display()
+        )),
+        _ => Error::failed(format!("cannot read {}: {e}", path.display())),
+    })
 }
 
 pub(crate) async fn download(
@@ -315,13 +492,13 @@ pub(crate) async fn download(
     let local_err = |path: &Path, e: std::io::Error| {
         Error::failed(format!("cannot write {}: {e}", path.display()))
     };
-    while let Some(kind) = scp.next_byte().await? {
-        let line = scp.line().await?;
+    while let Some(kind) = scp.replies.next_byte().await? {
+        let line = scp.replies.line().await?;
         match kind {
             b'T' => {}
             b'C' => {
-                let (mode, size, name) =
-                    parse_entry(&line).ok_or_else(|| scp.error(&format!("bad line {line:?}")))?;
+                let (mode, size, name) = parse_entry(&line)
+                    .ok_or_else(|| scp.replies.error(&format!("bad line {line:?}")))?;
                 let name = check_name(name)?;
                 let path = match dirs.last() {
                     Some((dir, _)) => dir.join(name),
@@ -332,19 +509,19 @@ pub(crate) async fn download(
                 let mut file = tokio::fs::File::create(&path)
                     .await
                     .map_err(|e| local_err(&path, e))?;
-                scp.copy_to(size, &mut file, progress).await?;
+                scp.replies.copy_to(size, &mut file, progress).await?;
                 file.flush().await.map_err(|e| local_err(&path, e))?;
                 set_mode(&path, mode)?;
                 scp.ack().await?;
                 top = false;
             }
             b'D' => {
-                let (mode, _, name) =
-                    parse_entry(&line).ok_or_else(|| scp.error(&format!("bad line {line:?}")))?;
+                let (mode, _, name) = parse_entry(&line)
+                    .ok_or_else(|| scp.replies.error(&format!("bad line {line:?}")))?;
                 let path = match dirs.last() {
                     Some((dir, _)) => dir.join(check_name(name)?),
                     None if top => local.to_path_buf(),
-                    None => return Err(scp.error("a second top-level directory")),
+                    None => return Err(scp.replies.error("a second top-level directory")),
                 };
                 std::fs::create_dir_all(&path).map_err(|e| local_err(&path, e))?;
                 dirs.push((path, mode));
@@ -355,8 +532,12 @@ pub(crate) async fn download(
                     set_mode(&dir, mode)?;
                 }
             }
-            1 | 2 => return Err(scp.error(&line)),
-            other => return Err(scp.error(&format!("unexpected message {:?}", other as char))),
+            1 | 2 => return Err(scp.replies.error(&line)),
+            other => {
+                return Err(scp
+                    .replies
+                    .error(&format!("unexpected message {:?}", other as char)));
+            }
         }
         scp.send(&[0]).await?;
     }

@@ -1,6 +1,13 @@
 //! Transfers over the sftp subsystem (`ssh_file_transfer_method: sftp`).
+//!
+//! A directory's files are uploaded [`FILES_IN_FLIGHT`] at a time: each costs four requests
+//! (open, write, close, set the mode), and waiting for each reply in turn would make a tree of
+//! small files as slow as the round trips.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::Poll;
 
 use russh_sftp::client::SftpSession;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
@@ -11,6 +18,8 @@ use crate::{Client, Error, Progress};
 
 /// Bytes read from a file per write request batch.
 const CHUNK: usize = 256 * 1024;
+/// Files of a directory upload in flight at once.
+const FILES_IN_FLIGHT: usize = 32;
 
 /// The connection, with its sftp session open.
 async fn session(client: &Client) -> Result<std::sync::Arc<crate::connect::Connection>, Error> {
@@ -65,7 +74,12 @@ async fn write_file(
     let mut local = tokio::fs::File::open(&node.path)
         .await
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", node.path.display())))?;
-    let mut buffer = vec![0u8; CHUNK];
+    // Sized to the file, so small files do not each clear a whole chunk.
+    let size = match node.kind {
+        Kind::File { size } => usize::try_from(size).unwrap_or(CHUNK),
+        Kind::Dir { .. } => CHUNK,
+    };
+    let mut buffer = vec![0u8; size.clamp(1, CHUNK)];
     loop {
         let n = local
             .read(&mut buffer)
@@ -149,40 +163,89 @@ pub(crate) async fn upload_dir(
     let connection = session(client).await?;
     let sftp = sftp(&connection)?;
     create_dirs(sftp, remote).await?;
+    // Directories first, parents before children; then every file, several at a time; then
+    // the directories' modes, children first (a read-only directory is filled before).
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
     if let Kind::Dir { children } = &node.kind {
         for child in children {
-            upload_node(sftp, child, &join(remote, &child.name), progress).await?;
+            collect(child, join(remote, &child.name), &mut dirs, &mut files);
         }
+    }
+    for (_, path) in &dirs {
+        if sftp.metadata(path.as_str()).await.is_err() {
+            sftp.create_dir(path.as_str())
+                .await
+                .map_err(sftp_error("cannot create the directory", path))?;
+        }
+    }
+    let uploads = files.iter().map(|(node, path)| {
+        Box::pin(write_file(sftp, node, path, progress))
+            as Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>>
+    });
+    at_most(FILES_IN_FLIGHT, uploads).await?;
+    for (node, path) in dirs.iter().rev() {
+        chmod(sftp, path, node.mode).await?;
     }
     Ok(())
 }
 
-async fn upload_node(
-    sftp: &SftpSession,
-    node: &Node,
-    remote: &str,
-    progress: Progress<'_>,
-) -> Result<(), Error> {
+/// The directories under `node` (itself included) in pre-order, and its files, with their
+/// remote paths.
+fn collect<'a>(
+    node: &'a Node,
+    remote: String,
+    dirs: &mut Vec<(&'a Node, String)>,
+    files: &mut Vec<(&'a Node, String)>,
+) {
     match &node.kind {
-        Kind::File { .. } => write_file(sftp, node, remote, progress).await,
+        Kind::File { .. } => files.push((node, remote)),
         Kind::Dir { children } => {
-            if sftp.metadata(remote).await.is_err() {
-                sftp.create_dir(remote)
-                    .await
-                    .map_err(sftp_error("cannot create the directory", remote))?;
+            let paths: Vec<String> = children.iter().map(|c| join(&remote, &c.name)).collect();
+            dirs.push((node, remote));
+            for (child, path) in children.iter().zip(paths) {
+                collect(child, path, dirs, files);
             }
-            for child in children {
-                Box::pin(upload_node(
-                    sftp,
-                    child,
-                    &join(remote, &child.name),
-                    progress,
-                ))
-                .await?;
-            }
-            chmod(sftp, remote, node.mode).await
         }
     }
+}
+
+/// Runs `jobs` with at most `limit` of them in flight, in this task; the first error ends
+/// them all.
+async fn at_most<'a>(
+    limit: usize,
+    jobs: impl Iterator<Item = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>>,
+) -> Result<(), Error> {
+    let mut jobs = jobs.fuse();
+    let mut running = Vec::with_capacity(limit);
+    std::future::poll_fn(|cx| {
+        loop {
+            while running.len() < limit {
+                match jobs.next() {
+                    Some(job) => running.push(job),
+                    None => break,
+                }
+            }
+            if running.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let before = running.len();
+            let mut i = 0;
+            while i < running.len() {
+                match running[i].as_mut().poll(cx) {
+                    Poll::Ready(Ok(())) => {
+                        drop(running.swap_remove(i));
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => i += 1,
+                }
+            }
+            if running.len() == before {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await
 }
 
 pub(crate) async fn upload_bytes(

@@ -445,3 +445,47 @@ async fn ssh_pty_runs_commands_in_a_terminal() {
     assert_eq!(status, ExitStatus::Code(0));
     assert!(out.trim().starts_with("/dev/pts/"), "{out:?}");
 }
+
+/// scp uploads are pipelined; a sink that refuses a file or a directory reads on, so nothing
+/// after the refusal may be taken for records (a file whose content is an scp record, a child
+/// of a directory that could not be made).
+#[tokio::test]
+async fn a_refused_scp_upload_creates_nothing_from_file_contents() {
+    if skip_without_sshd("a_refused_scp_upload_creates_nothing_from_file_contents") {
+        return;
+    }
+    let sshd = Sshd::start().unwrap();
+    let client = connect(key_options(
+        &sshd,
+        serde_json::json!({ "ssh_file_transfer_method": "scp" }),
+    ))
+    .await;
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tree");
+    std::fs::create_dir_all(tree.join("a/sub")).unwrap();
+    std::fs::write(tree.join("a/record.txt"), "C0644 5 planted\nhello").unwrap();
+    std::fs::write(tree.join("a/sub/inner.txt"), "inner").unwrap();
+    std::fs::write(tree.join("z.txt"), "z").unwrap();
+    for (blocker, refused) in [
+        ("a/record.txt", "Is a directory"),
+        ("a/sub", "Not a directory"),
+    ] {
+        let remote = sshd.dir().join(blocker.replace('/', "-"));
+        // A directory where the file goes, or a file where the directory goes.
+        if blocker.ends_with(".txt") {
+            std::fs::create_dir_all(remote.join(blocker)).unwrap();
+        } else {
+            std::fs::create_dir_all(remote.join("a")).unwrap();
+            std::fs::write(remote.join(blocker), "a file").unwrap();
+        }
+        let err = client
+            .upload(&tree, remote.to_str().unwrap(), &|_| {})
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains(refused), "{err}");
+        assert!(!remote.join("a/planted").exists());
+        assert!(!remote.join("a/inner.txt").exists());
+        assert!(!remote.join("inner.txt").exists());
+    }
+}

@@ -360,7 +360,7 @@ fn third_party_plugins_may_not_run_host_commands_by_default() {
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
         run.stderr
-            .contains("denied: local exec of \"/bin/sh\" is not granted (provisioner leak; kiln's default policy)"),
+            .contains("denied: local exec of \"/bin/sh\" not allowed by capabilities.local_exec (kiln's default policy) for provisioner leak"),
         "{}",
         run.stderr
     );

@@ -583,7 +583,7 @@ fn a_link_out_of_the_template_directory_is_not_uploaded() {
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
         run.stderr
-            .contains("denied: read /etc/hostname is outside the readable paths")
+            .contains("denied: read /etc/hostname not in capabilities.read_only or capabilities.read_write (kiln's default policy) for provisioner file")
             && run.stderr.contains("(through the link "),
         "{}",
         run.transcript()

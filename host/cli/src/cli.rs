@@ -33,6 +33,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Evaluate interpolation expressions, one per line of stdin, as `packer console` does.
     Console(ConsoleArgs),
+    /// Show the effective policy, or what it grants one plugin.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Print kiln's version and the Packer version its templates are compatible with.
     Version,
     /// Print a shell completion script.
@@ -122,6 +125,34 @@ pub struct ValidateArgs {
     /// Only check that the template parses and is well formed.
     #[arg(long)]
     pub syntax_only: bool,
+}
+
+/// `kiln policy ...`: the system, user and project policy files combined.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the effective policy, each value with the file it came from.
+    Show {
+        /// The template whose builds it is for (its `kiln.policy.toml` is the project layer);
+        /// the current directory's when omitted.
+        template: Option<String>,
+    },
+    /// Print what the policy grants one plugin type, and whether it may run.
+    Explain {
+        /// The plugin's template type (`shell`, `qemu`, `rhai`, a third-party type).
+        plugin: String,
+        /// Which kind of component the type is.
+        #[arg(long, value_enum, default_value = "provisioner")]
+        kind: PluginKindArg,
+        /// The template it would run in (its directory is `${TEMPLATE_DIR}`).
+        template: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PluginKindArg {
+    Builder,
+    Provisioner,
+    PostProcessor,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,22 @@ pub fn output_dir() -> Result<PathBuf, CliError> {
     })
 }
 
+/// The effective policy for a template in `template_dir`: the system, user and project files
+/// (kiln-policy's layers) and `--allow-local-exec`. A bad file is an error naming it.
+pub fn policy(
+    template_dir: &std::path::Path,
+    allow_local_exec: &[String],
+) -> Result<Arc<kiln_policy::EffectivePolicy>, CliError> {
+    let flags = kiln_policy::Flags {
+        allow_local_exec: allow_local_exec.to_vec(),
+        mode: None,
+    };
+    let sources = kiln_policy::Sources::from_env(Some(template_dir)).with_flags(flags);
+    kiln_policy::EffectivePolicy::load(&sources)
+        .map(Arc::new)
+        .map_err(|e| CliError::build(Diagnostic::error(format!("policy: {e}"))))
+}
+
 /// Passwords in the builders' communicator settings: redacted from everything shown, though
 /// no `sensitive-variables` entry names them (a builder's debug line or an error could quote
 /// them).
@@ -50,7 +66,6 @@ fn communicator_secrets(planned: &Planned) -> Vec<String> {
 pub fn run(
     planned: &Planned,
     discovered: Vec<Discovered>,
-    allow_local_exec: Vec<String>,
     ui: Arc<BuildUi>,
     options: RunOptions,
 ) -> Result<Ran, CliError> {
@@ -64,7 +79,6 @@ pub fn run(
         Arc::new(runtime),
         discovered,
         planned.template_dir.clone(),
-        allow_local_exec,
     ));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

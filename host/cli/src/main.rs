@@ -64,6 +64,7 @@ fn run(env: &Env, command: Command) -> Result<(), CliError> {
         Command::Validate(args) => commands::validate::run(env, &args),
         Command::Inspect(args) => commands::inspect::run(env, &args),
         Command::Console(args) => commands::console::run(env, &args),
+        Command::Policy(command) => commands::policy::run(env, &command),
         Command::Version => {
             commands::version::run(env);
             Ok(())

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use kiln_core::catalog::{Catalog, ComponentKind};
 use kiln_core::plugin::{Builder, PluginError, PluginSource, PostProcessor, Provisioner};
 use kiln_embedded_plugins::{EmbeddedPlugin, Kind};
+use kiln_policy::Origin;
 use kiln_rhai::RhaiPlugin;
 use kiln_template::Diagnostic;
-use kiln_wasm::{CallLimits, Component, Runtime};
+use kiln_wasm::{Component, Runtime};
 
 use crate::error::CliError;
 
@@ -108,28 +109,58 @@ enum Code<'a> {
     File(&'a std::path::Path),
 }
 
+/// Where a type's code comes from, for the policy: kiln's own (embedded), a discovered
+/// component (by its sha256), or a Rhai `script` of the template.
+pub fn origin(
+    discovered: &[Discovered],
+    template_dir: &std::path::Path,
+    kind: ComponentKind,
+    type_name: &str,
+    script: &str,
+) -> Result<Origin, PluginError> {
+    if type_name == "rhai" {
+        return Ok(Origin::Rhai {
+            script_path: template_dir.join(script),
+            signed_by: None,
+        });
+    }
+    if embedded(kind, type_name).is_some() {
+        return Ok(Origin::FirstParty);
+    }
+    match discovered
+        .iter()
+        .find(|d| d.kind == kind && d.name == type_name)
+    {
+        Some(d) => {
+            let hex = kiln_core::digest::file_digest(&d.path, "sha256")?;
+            let sha256 = hex
+                .parse()
+                .map_err(|e| PluginError::failed(format!("sha256 of {}: {e}", d.path.display())))?;
+            Ok(Origin::ThirdParty {
+                sha256,
+                source: format!("file://{}", d.path.display()),
+                signed_by: None,
+            })
+        }
+        // No code at all: nothing will run, and loading it reports that.
+        None => Ok(Origin::FirstParty),
+    }
+}
+
 /// The [`PluginSource`] of a `kiln build`.
 pub struct Plugins {
     runtime: Arc<Runtime>,
     discovered: Vec<Discovered>,
     template_dir: PathBuf,
-    /// Third-party types the user allowed to run host commands (`--allow-local-exec`).
-    allow_local_exec: Vec<String>,
     loaded: Mutex<HashMap<(String, String), Component>>,
 }
 
 impl Plugins {
-    pub fn new(
-        runtime: Arc<Runtime>,
-        discovered: Vec<Discovered>,
-        template_dir: PathBuf,
-        allow_local_exec: Vec<String>,
-    ) -> Self {
+    pub fn new(runtime: Arc<Runtime>, discovered: Vec<Discovered>, template_dir: PathBuf) -> Self {
         Plugins {
             runtime,
             discovered,
             template_dir,
-            allow_local_exec,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -175,10 +206,8 @@ impl Plugins {
             .runtime
             .load(&bytes)
             .map_err(|e| PluginError::Crashed(format!("{label}: {e}")))?;
-        let mut component = Component::new(Arc::clone(&self.runtime), Arc::new(plugin), label);
-        if kind == ComponentKind::Builder {
-            component = component.with_limits(CallLimits::builder());
-        }
+        // Its limits come with each call's grant (the policy's `[limits]`).
+        let component = Component::new(Arc::clone(&self.runtime), Arc::new(plugin), label);
         loaded.insert(key, component.clone());
         Ok(component)
     }
@@ -230,12 +259,19 @@ impl PluginSource for Plugins {
         type_name == "rhai" || self.locate(kind, type_name).is_some()
     }
 
-    fn may_exec_locally(&self, kind: ComponentKind, type_name: &str) -> bool {
-        let first_party = match kind {
-            ComponentKind::Builder => false,
-            ComponentKind::Provisioner | ComponentKind::PostProcessor => type_name == "shell-local",
-        };
-        // A Rhai script is the template's own code, as trusted as its shell-local steps.
-        first_party || type_name == "rhai" || self.allow_local_exec.iter().any(|t| t == type_name)
+    fn origin(
+        &self,
+        kind: ComponentKind,
+        type_name: &str,
+        config: &serde_json::Value,
+    ) -> Result<Origin, PluginError> {
+        let script = config.get("script").and_then(|s| s.as_str()).unwrap_or("");
+        origin(
+            &self.discovered,
+            &self.template_dir,
+            kind,
+            type_name,
+            script,
+        )
     }
 }

@@ -20,133 +20,56 @@ use crate::session::ssh::{LogObserver, SshSession, plugin_error};
 use crate::session::{NoSession, Session};
 use crate::ui::BuildLog;
 
-/// What a plugin may do. Until the policy layer arrives this is kiln's default for a single
-/// user: read the template's directory, write the output directory, run local commands only
-/// for plugins granted it (first-party shell-local and Rhai scripts of the template).
-#[derive(Clone, Debug, Default)]
-pub struct Grant {
-    /// Who this grant is for (`provisioner shell-local`), for denial messages.
-    pub plugin: String,
-    pub read_only: Vec<PathBuf>,
-    pub read_write: Vec<PathBuf>,
-    pub local_exec: bool,
-    /// Where the grant came from, for denial messages (a policy file, or "kiln's default").
-    pub source: String,
+pub use kiln_policy::{Decision, Grant, Use};
+
+/// A denial as the plugin sees it: the rule, the file it came from, and whom it was for.
+fn denied(grant: &Grant, denial: &kiln_policy::Denial) -> PluginError {
+    PluginError::Denied(format!(
+        "{} {} {} ({}) for {} {}",
+        denial.what,
+        denial.relation,
+        denial.rule,
+        denial.source,
+        grant.plugin.kind,
+        grant.plugin.type_name
+    ))
 }
 
-/// One capability use, as the grant check sees it.
-#[derive(Clone, Debug)]
-pub enum Use<'a> {
-    Read(&'a Path),
-    Write(&'a Path),
-    LocalExec(&'a [String]),
-}
-
-impl Grant {
-    /// Allows or denies one use; a denial names the rule and where it came from.
-    pub fn check(&self, what: Use<'_>) -> Result<(), PluginError> {
-        let denied = |text: String| {
-            Err(PluginError::Denied(format!(
-                "{text} ({}; {})",
-                self.plugin, self.source
-            )))
-        };
-        match what {
-            Use::Read(path) => {
-                let path = normalize(path);
-                if self
-                    .read_only
-                    .iter()
-                    .chain(&self.read_write)
-                    .any(|dir| path.starts_with(dir))
-                {
-                    Ok(())
-                } else {
-                    denied(format!(
-                        "read {} is outside the readable paths",
-                        path.display()
-                    ))
-                }
-            }
-            Use::Write(path) => {
-                let path = normalize(path);
-                if self.read_write.iter().any(|dir| path.starts_with(dir)) {
-                    Ok(())
-                } else {
-                    denied(format!(
-                        "write {} is outside the writable paths",
-                        path.display()
-                    ))
-                }
-            }
-            Use::LocalExec(argv) => {
-                if self.local_exec {
-                    Ok(())
-                } else {
-                    denied(format!(
-                        "local exec of {:?} is not granted",
-                        argv.first().map(String::as_str).unwrap_or("")
-                    ))
-                }
-            }
-        }
-    }
-}
-
-impl Grant {
-    /// Every file and directory under `root`, symlinks resolved, must be readable: a link
-    /// inside a granted directory cannot carry a file from outside it into an upload.
-    pub fn check_tree_readable(&self, root: &Path) -> Result<(), PluginError> {
-        let real_dirs = |dirs: &[PathBuf]| -> Vec<PathBuf> {
-            dirs.iter()
-                .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
-                .collect()
-        };
-        let resolved = Grant {
-            read_only: real_dirs(&self.read_only),
-            read_write: real_dirs(&self.read_write),
-            ..self.clone()
-        };
-        let mut seen = std::collections::HashSet::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(path) = stack.pop() {
-            let real = std::fs::canonicalize(&path)
-                .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
-            if let Err(PluginError::Denied(why)) = resolved.check(Use::Read(&real)) {
+/// Every file and directory under `root`, symlinks resolved, must be readable: a link inside
+/// a granted directory cannot carry a file from outside it into an upload.
+pub fn check_tree_readable(grant: &Grant, root: &Path) -> Result<(), PluginError> {
+    let resolved = grant.map_dirs(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf()));
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let real = std::fs::canonicalize(&path)
+            .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
+        match resolved.check(&Use::Read(&real)) {
+            Decision::Deny(denial) => {
                 let via = if real == path {
                     String::new()
                 } else {
                     format!(" (through the link {})", path.display())
                 };
-                return Err(PluginError::Denied(format!("{why}{via}")));
+                return Err(match denied(grant, &denial) {
+                    PluginError::Denied(why) => PluginError::Denied(format!("{why}{via}")),
+                    other => other,
+                });
             }
-            if real.is_dir() && seen.insert(real.clone()) {
-                let entries = std::fs::read_dir(&path).map_err(|e| {
-                    PluginError::failed(format!("cannot read {}: {e}", path.display()))
-                })?;
-                for entry in entries.flatten() {
-                    stack.push(entry.path());
-                }
+            Decision::AuditDenied(denial) => {
+                tracing::warn!("audit: {denial}; allowed (mode = \"audit\")");
+            }
+            Decision::Allow => {}
+        }
+        if real.is_dir() && seen.insert(real.clone()) {
+            let entries = std::fs::read_dir(&path)
+                .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
+            for entry in entries.flatten() {
+                stack.push(entry.path());
             }
         }
-        Ok(())
     }
-}
-
-/// Removes `.` and `..` lexically, so `out/../../etc` cannot pass a prefix check.
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+    Ok(())
 }
 
 /// How long output is still read after a host command exits.
@@ -236,6 +159,22 @@ impl Capabilities {
         self
     }
 
+    /// Checks one use against the plugin's grant: a denial names the rule and the file it came
+    /// from; in audit mode it is shown as an error line and allowed.
+    pub fn allow(&self, what: Use<'_>) -> Result<(), PluginError> {
+        match self.grant.check(&what) {
+            Decision::Allow => Ok(()),
+            Decision::Deny(denial) => Err(denied(&self.grant, &denial)),
+            Decision::AuditDenied(denial) => {
+                self.log.error(&format!(
+                    "audit: {denial} (for {} {}); allowed because the policy's mode is \"audit\"",
+                    self.grant.plugin.kind, self.grant.plugin.type_name
+                ));
+                Ok(())
+            }
+        }
+    }
+
     /// A path as the plugin meant it: relative ones are relative to the output directory
     /// (the working directory, as in Packer).
     pub fn resolve(&self, path: &str) -> PathBuf {
@@ -252,7 +191,7 @@ impl Capabilities {
     /// Records a file a plugin created: removed if the build fails.
     pub fn register_artifact(&self, path: &str) -> Result<(), PluginError> {
         let path = self.resolve(path);
-        self.grant.check(Use::Write(&path))?;
+        self.allow(Use::Write(&path))?;
         self.ledger.record_artifact(path);
         Ok(())
     }
@@ -260,7 +199,7 @@ impl Capabilities {
     /// A file's digest, computed natively.
     pub async fn digest(&self, path: &str, algorithm: &str) -> Result<String, PluginError> {
         let path = self.resolve(path);
-        self.grant.check(Use::Read(&path))?;
+        self.allow(Use::Read(&path))?;
         let algorithm = algorithm.to_owned();
         tokio::task::spawn_blocking(move || crate::digest::file_digest(&path, &algorithm))
             .await
@@ -270,9 +209,9 @@ impl Capabilities {
     /// Writes an archive or compressed file natively (multi-threaded, streaming).
     pub async fn archive(&self, request: ArchiveRequest) -> Result<u64, PluginError> {
         for (path, _) in &request.entries {
-            self.grant.check(Use::Read(path))?;
+            self.allow(Use::Read(path))?;
         }
-        self.grant.check(Use::Write(&request.output))?;
+        self.allow(Use::Write(&request.output))?;
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || crate::archive::create(&request, &log))
             .await
@@ -285,7 +224,7 @@ impl Capabilities {
     /// the build's UI. The group is in the ledger, so a background process it leaves behind
     /// ends with the build.
     pub async fn local_exec(&self, command: LocalCommand) -> Result<i32, PluginError> {
-        self.grant.check(Use::LocalExec(&command.argv))?;
+        self.allow(Use::LocalExec(&command.argv))?;
         let Some((program, args)) = command.argv.split_first() else {
             return Err(PluginError::failed("local exec: empty command"));
         };
@@ -376,6 +315,14 @@ impl Capabilities {
         if port != 0 {
             options.ssh_port = u64::from(port);
         }
+        let target_port = u16::try_from(options.ssh_port)
+            .ok()
+            .filter(|p| *p != 0)
+            .unwrap_or(22);
+        self.allow(Use::Communicator {
+            host: &options.ssh_host,
+            port: target_port,
+        })?;
         let temporary = if options.needs_temporary_key() {
             Some(self.temporary_key(
                 &options.temporary_key_pair_type,
@@ -428,10 +375,10 @@ impl Capabilities {
         remote_path: &str,
     ) -> Result<(), PluginError> {
         let path = self.resolve(host_path);
-        self.grant.check(Use::Read(&path))?;
+        self.allow(Use::Read(&path))?;
         let grant = self.grant.clone();
         let root = path.clone();
-        tokio::task::spawn_blocking(move || grant.check_tree_readable(&root))
+        tokio::task::spawn_blocking(move || check_tree_readable(&grant, &root))
             .await
             .map_err(|e| PluginError::failed(format!("upload: {e}")))??;
         session.upload(&path, remote_path).await
@@ -445,7 +392,7 @@ impl Capabilities {
         host_path: &str,
     ) -> Result<(), PluginError> {
         let path = self.resolve(host_path);
-        self.grant.check(Use::Write(&path))?;
+        self.allow(Use::Write(&path))?;
         session.download(remote_path, &path).await
     }
 
@@ -486,64 +433,53 @@ impl Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln_policy::{Context, EffectivePolicy, PluginIdentity, PluginKind};
 
-    fn grant() -> Grant {
-        Grant {
-            plugin: "provisioner test".into(),
-            read_only: vec!["/templates".into()],
-            read_write: vec!["/work".into()],
-            local_exec: false,
-            source: "kiln's default policy".into(),
-        }
-    }
-
-    #[test]
-    fn paths_are_checked_after_dot_dot_is_resolved() {
-        let g = grant();
-        assert!(g.check(Use::Read(Path::new("/templates/x.sh"))).is_ok());
-        assert!(g.check(Use::Write(Path::new("/work/out/x"))).is_ok());
-        assert!(g.check(Use::Write(Path::new("/templates/x"))).is_err());
-        let escape = g.check(Use::Read(Path::new("/work/../root/.ssh/id_ed25519")));
-        assert_eq!(
-            escape,
-            Err(PluginError::Denied(
-                "read /root/.ssh/id_ed25519 is outside the readable paths (provisioner test; kiln's default policy)".into()
-            ))
-        );
+    fn grant(dir: &Path) -> Grant {
+        let ctx = Context {
+            template_dir: dir.join("templates"),
+            output_dir: dir.join("work"),
+            temp_dir: dir.join("tmp"),
+        };
+        let test = PluginIdentity {
+            kind: PluginKind::Provisioner,
+            type_name: "test".into(),
+            origin: kiln_policy::Origin::ThirdParty {
+                sha256: kiln_policy::Sha256([0; 32]),
+                source: "file:///test.wasm".into(),
+                signed_by: None,
+            },
+        };
+        EffectivePolicy::default().grant_for(&test, &ctx)
     }
 
     #[test]
     fn a_link_out_of_a_readable_tree_is_denied() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let tree = dir.path().join("tree");
+        let tree = dir.path().join("templates/tree");
         std::fs::create_dir_all(tree.join("sub")).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(tree.join("sub/ok.txt"), "ok").unwrap_or_else(|e| panic!("{e}"));
-        let g = Grant {
-            read_only: vec![dir.path().to_path_buf()],
-            ..grant()
-        };
-        assert_eq!(g.check_tree_readable(&tree), Ok(()));
+        let g = grant(dir.path());
+        assert_eq!(check_tree_readable(&g, &tree), Ok(()));
         std::os::unix::fs::symlink("/etc/hostname", tree.join("sub/stolen"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let denied = g.check_tree_readable(&tree);
+        let denied = check_tree_readable(&g, &tree);
         assert!(
             matches!(&denied, Err(PluginError::Denied(t))
-                if t.contains("read /etc/hostname is outside the readable paths")
+                if t.starts_with("read /etc/hostname not in capabilities.read_only or capabilities.read_write (kiln's default policy) for provisioner test")
                     && t.contains("(through the link ")),
             "{denied:?}"
         );
         // A loop of links inside the tree is walked once.
         std::fs::remove_file(tree.join("sub/stolen")).unwrap_or_else(|e| panic!("{e}"));
         std::os::unix::fs::symlink(&tree, tree.join("sub/loop")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(g.check_tree_readable(&tree), Ok(()));
+        assert_eq!(check_tree_readable(&g, &tree), Ok(()));
     }
 
     #[test]
-    fn local_exec_needs_the_grant() {
-        let g = grant();
-        let denied = g.check(Use::LocalExec(&["sh".to_owned()]));
-        assert!(
-            matches!(denied, Err(PluginError::Denied(t)) if t.contains("local exec of \"sh\""))
-        );
+    fn a_third_party_plugin_gets_no_local_exec_by_default() {
+        let g = grant(Path::new("/x"));
+        let denial = g.check(&Use::LocalExec(&["sh".to_owned()]));
+        assert!(matches!(denial, Decision::Deny(_)), "{denial:?}");
     }
 }

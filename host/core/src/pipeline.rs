@@ -53,6 +53,8 @@ pub struct RunOptions {
     /// `kiln validate`: only prepare every component (all config errors at once); nothing runs.
     /// Types with no plugin in this version are skipped rather than reported.
     pub prepare_only: bool,
+    /// The effective policy (kiln-policy): what each plugin is granted, and which may run.
+    pub policy: Arc<kiln_policy::EffectivePolicy>,
 }
 
 /// How one build ended.
@@ -224,14 +226,49 @@ impl ReadyPostProcessor {
 }
 
 impl BuildRunner {
-    fn grant(&self, kind: ComponentKind, type_name: &str, temp_dir: &std::path::Path) -> Grant {
-        Grant {
-            plugin: format!("{} {type_name}", kind.noun()),
-            read_only: vec![self.options.template_dir.clone()],
-            read_write: vec![self.options.output_dir.clone(), temp_dir.to_path_buf()],
-            local_exec: self.source.may_exec_locally(kind, type_name),
-            source: "kiln's default policy".into(),
+    /// What the policy grants this component, or why it may not run at all.
+    fn grant(
+        &self,
+        kind: ComponentKind,
+        type_name: &str,
+        config: &serde_json::Value,
+        temp_dir: &std::path::Path,
+    ) -> Result<Grant, PluginError> {
+        let identity = kiln_policy::PluginIdentity {
+            kind: match kind {
+                ComponentKind::Builder => kiln_policy::PluginKind::Builder,
+                ComponentKind::Provisioner => kiln_policy::PluginKind::Provisioner,
+                ComponentKind::PostProcessor => kiln_policy::PluginKind::PostProcessor,
+            },
+            type_name: type_name.to_owned(),
+            origin: self.source.origin(kind, type_name, config)?,
+        };
+        match self.options.policy.admits(&identity) {
+            kiln_policy::Decision::Deny(denial) => {
+                return Err(PluginError::Denied(format!(
+                    "{} {} {} ({}): {} {type_name} may not run",
+                    denial.what,
+                    denial.relation,
+                    denial.rule,
+                    denial.source,
+                    kind.noun()
+                )));
+            }
+            kiln_policy::Decision::AuditDenied(denial) => self.log.error(&format!(
+                "audit: {denial}; {} {type_name} runs because the policy's mode is \"audit\"",
+                kind.noun()
+            )),
+            kiln_policy::Decision::Allow => {}
         }
+        // Real paths, so a check on a resolved path and the grant agree.
+        let real =
+            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let ctx = kiln_policy::Context {
+            template_dir: real(&self.options.template_dir),
+            output_dir: real(&self.options.output_dir),
+            temp_dir: real(temp_dir),
+        };
+        Ok(self.options.policy.grant_for(&identity, &ctx))
     }
 
     async fn run(&self) -> Result<Vec<Artifact>, BuildError> {
@@ -296,7 +333,14 @@ impl BuildRunner {
 
         // Find and prepare every component first, so config errors of all of them are
         // reported before anything runs (Packer prepares all of a build's components first).
-        let builder_grant = self.grant(ComponentKind::Builder, &self.build.builder_type, &temp_dir);
+        let builder_grant = self
+            .grant(
+                ComponentKind::Builder,
+                &self.build.builder_type,
+                &self.build.config,
+                &temp_dir,
+            )
+            .map_err(|error| fail(&builder_step, &self.build.path, error))?;
         let mut errors = Vec::new();
         let builder_config = self.build.config.to_string();
         let builder: Option<Arc<dyn Builder>> =
@@ -329,8 +373,19 @@ impl BuildRunner {
             if !available(ComponentKind::Provisioner, &p.provisioner_type) {
                 continue;
             }
-            let grant = self.grant(ComponentKind::Provisioner, &p.provisioner_type, &temp_dir);
             let ready_step = provisioner_step(p);
+            let grant = match self.grant(
+                ComponentKind::Provisioner,
+                &p.provisioner_type,
+                &p.config,
+                &temp_dir,
+            ) {
+                Ok(grant) => grant,
+                Err(error) => {
+                    errors.push(fail(&ready_step, &p.path, error));
+                    continue;
+                }
+            };
             let config = p.config.to_string();
             let plugin = match self.source.provisioner(&p.provisioner_type, &p.config) {
                 Ok(plugin) => plugin,
@@ -363,12 +418,19 @@ impl BuildRunner {
                 if !available(ComponentKind::PostProcessor, &pp.post_processor_type) {
                     continue;
                 }
-                let grant = self.grant(
+                let step = post_processor_step(pp);
+                let grant = match self.grant(
                     ComponentKind::PostProcessor,
                     &pp.post_processor_type,
+                    &pp.config,
                     &temp_dir,
-                );
-                let step = post_processor_step(pp);
+                ) {
+                    Ok(grant) => grant,
+                    Err(error) => {
+                        errors.push(fail(&step, &pp.path, error));
+                        continue;
+                    }
+                };
                 let config = pp.config.to_string();
                 let plugin = match self
                     .source

@@ -184,7 +184,12 @@ pub trait PluginSource: Send + Sync {
     /// Whether a plugin implements this type in this version (`kiln validate` checks the
     /// configs of those it can, and only the structure of the rest).
     fn provides(&self, kind: ComponentKind, type_name: &str) -> bool;
-    /// Whether plugins of this type may run host commands under kiln's default policy
-    /// (first-party shell-local, the template's own Rhai scripts, and types the user allowed).
-    fn may_exec_locally(&self, kind: ComponentKind, type_name: &str) -> bool;
+    /// Where a type's code comes from, as the policy judges it: kiln's own, a third-party
+    /// component (its sha256 and source), or a Rhai script of the template.
+    fn origin(
+        &self,
+        kind: ComponentKind,
+        type_name: &str,
+        config: &serde_json::Value,
+    ) -> Result<kiln_policy::Origin, PluginError>;
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use kiln_core::capabilities::{Capabilities, Grant};
+use kiln_core::capabilities::Capabilities;
 use kiln_core::ledger::Ledger;
 use kiln_core::plugin::{BuildInfo, Provisioner};
 use kiln_core::ui::{BuildLog, Progress, Ui};
@@ -94,13 +94,17 @@ fn shell_local() {
         },
         BuildLog::new(Arc::new(Quiet), "bench"),
         Arc::new(Ledger::new()),
-        Grant {
-            plugin: "provisioner shell-local".into(),
-            read_only: vec![dir.clone()],
-            read_write: vec![dir],
-            local_exec: true,
-            source: "bench".into(),
-        },
+        kiln_policy::EffectivePolicy::default().grant_for(
+            &kiln_policy::PluginIdentity::first_party(
+                kiln_policy::PluginKind::Provisioner,
+                "shell-local",
+            ),
+            &kiln_policy::Context {
+                template_dir: dir.clone(),
+                output_dir: dir.clone(),
+                temp_dir: dir,
+            },
+        ),
         tokio_util::sync::CancellationToken::new(),
         Arc::new(kiln_template::interpolate::Globals::fixed_for_tests()),
     ));

@@ -28,7 +28,6 @@ pub struct Component {
     plugin: Arc<Plugin>,
     /// A label for errors (`provisioner shell-local`).
     label: String,
-    limits: CallLimits,
 }
 
 impl Component {
@@ -37,13 +36,7 @@ impl Component {
             runtime,
             plugin,
             label: label.into(),
-            limits: CallLimits::default(),
         }
-    }
-
-    pub fn with_limits(mut self, limits: CallLimits) -> Self {
-        self.limits = limits;
-        self
     }
 
     /// A fresh instance under the build's sandbox, bound to the exports of one world (`new`
@@ -54,7 +47,13 @@ impl Component {
         world: &str,
         new: fn(&mut Store<StoreState>, &Instance) -> wasmtime::Result<B>,
     ) -> Result<(PluginCall, B), PluginError> {
-        let sandbox = Sandbox::for_build(Arc::clone(caps), self.limits);
+        // The policy's limits for this plugin (memory per instance, wall time per call).
+        let limits = CallLimits {
+            memory_bytes: usize::try_from(caps.grant.limits.memory.value.bytes())
+                .unwrap_or(usize::MAX),
+            wall_time: caps.grant.limits.wall_time.value,
+        };
+        let sandbox = Sandbox::for_build(Arc::clone(caps), limits);
         let mut call = self
             .runtime
             .instantiate(&self.plugin, sandbox)

@@ -22,17 +22,6 @@ pub struct CallLimits {
     pub wall_time: Duration,
 }
 
-impl CallLimits {
-    /// A builder's call spans the whole build: an OS install, every provisioner, the
-    /// shutdown. Time spent in host calls counts toward the deadline.
-    pub fn builder() -> Self {
-        CallLimits {
-            wall_time: Duration::from_secs(24 * 3600),
-            ..CallLimits::default()
-        }
-    }
-}
-
 impl Default for CallLimits {
     /// Generous for a provisioner or post-processor: a system upgrade over SSH takes long,
     /// and a template's own `timeout` (enforced by the pipeline) is the tighter bound.
@@ -65,7 +54,10 @@ impl std::fmt::Debug for Sandbox {
             .field("read_only", &self.read_only)
             .field("read_write", &self.read_write)
             .field("output", &self.output.is_some())
-            .field("caps", &self.caps.as_ref().map(|c| c.grant.plugin.clone()))
+            .field(
+                "caps",
+                &self.caps.as_ref().map(|c| c.grant.plugin.type_name.clone()),
+            )
             .finish()
     }
 }
@@ -92,8 +84,17 @@ impl Sandbox {
     /// The sandbox a build's grant describes: its readable and writable directories (those
     /// that exist), plugin output to the build's UI, and the capabilities themselves.
     pub fn for_build(caps: Arc<Capabilities>, limits: CallLimits) -> Sandbox {
-        let existing = |dirs: &[PathBuf]| -> Vec<PathBuf> {
-            let mut out: Vec<PathBuf> = dirs.iter().filter(|d| d.is_dir()).cloned().collect();
+        let existing = |dirs: &kiln_core::capabilities::Grant, writable: bool| -> Vec<PathBuf> {
+            let all: Vec<&std::path::Path> = if writable {
+                dirs.writable_dirs().collect()
+            } else {
+                dirs.read_only.values().map(PathBuf::as_path).collect()
+            };
+            let mut out: Vec<PathBuf> = all
+                .into_iter()
+                .filter(|d| d.is_dir())
+                .map(PathBuf::from)
+                .collect();
             out.dedup();
             out
         };
@@ -102,8 +103,8 @@ impl Sandbox {
             Arc::new(move |line: crate::output::OutputLine| log.message(&line.text));
         Sandbox {
             limits,
-            read_only: existing(&caps.grant.read_only),
-            read_write: existing(&caps.grant.read_write),
+            read_only: existing(&caps.grant, false),
+            read_write: existing(&caps.grant, true),
             output: Some(output),
             caps: Some(caps),
         }

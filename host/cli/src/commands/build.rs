@@ -23,6 +23,7 @@ pub fn run(env: &Env, args: &BuildArgs) -> Result<(), CliError> {
         env.ui
             .say("Debug mode enabled. Builds will not be parallelized.");
     }
+    let policy = execute::policy(&planned.template_dir, &args.allow_local_exec)?;
     let names: Vec<String> = planned.plan.builds.iter().map(|b| b.name.clone()).collect();
     let ui = Arc::new(BuildUi::new(env.ui, args.timestamp_ui, names));
     ui.announce_builds();
@@ -40,15 +41,10 @@ pub fn run(env: &Env, args: &BuildArgs) -> Result<(), CliError> {
         output_dir: execute::output_dir()?,
         run_id: uuid::Uuid::new_v4().to_string(),
         prepare_only: false,
+        policy,
     };
     let started = Instant::now();
-    let ran = execute::run(
-        &planned,
-        discovered,
-        args.allow_local_exec.clone(),
-        Arc::clone(&ui),
-        options,
-    )?;
+    let ran = execute::run(&planned, discovered, Arc::clone(&ui), options)?;
     summarize(&ui, &ran.reports, started.elapsed(), ran.cancelled);
     if ran.reports.iter().any(|r| r.result.is_err()) {
         // Each failure was reported above; exit 1 without repeating it.

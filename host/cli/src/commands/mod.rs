@@ -3,6 +3,7 @@
 pub mod build;
 pub mod console;
 pub mod inspect;
+pub mod policy;
 pub mod validate;
 pub mod version;
 

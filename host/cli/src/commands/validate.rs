@@ -27,6 +27,7 @@ pub fn run(env: &Env, args: &ValidateArgs) -> Result<(), CliError> {
         let discovered = plugins::discover()?;
         let catalog = plugins::catalog(&discovered);
         let planned = super::plan(env, &args.template, &args.selection, &catalog)?;
+        let policy = execute::policy(&planned.template_dir, &[])?;
         let names = planned.plan.builds.iter().map(|b| b.name.clone()).collect();
         let ui = Arc::new(BuildUi::new(env.ui, false, names));
         let options = RunOptions {
@@ -38,8 +39,9 @@ pub fn run(env: &Env, args: &ValidateArgs) -> Result<(), CliError> {
             output_dir: execute::output_dir()?,
             run_id: uuid::Uuid::new_v4().to_string(),
             prepare_only: true,
+            policy,
         };
-        let ran = execute::run(&planned, discovered, Vec::new(), ui, options)?;
+        let ran = execute::run(&planned, discovered, ui, options)?;
         let mut errors = Diagnostics::new();
         for report in &ran.reports {
             if let Err(first) = &report.result {

@@ -147,12 +147,23 @@ impl Build {
             force: false,
             debug: false,
         };
-        let grant = Grant {
-            plugin: "provisioner rhai".into(),
-            read_only: vec![self.template.clone()],
-            read_write: vec![self.output_dir()],
-            local_exec: self.local_exec,
-            source: "the test's grant".into(),
+        let identity = kiln_policy::PluginIdentity {
+            kind: kiln_policy::PluginKind::Provisioner,
+            type_name: "rhai".into(),
+            origin: kiln_policy::Origin::Rhai {
+                script_path: self.template.join("script.rhai"),
+                signed_by: None,
+            },
+        };
+        let ctx = kiln_policy::Context {
+            template_dir: self.template.clone(),
+            output_dir: self.output_dir(),
+            temp_dir: self.output.path().join("tmp"),
+        };
+        let mut grant: Grant = kiln_policy::EffectivePolicy::default().grant_for(&identity, &ctx);
+        grant.local_exec = kiln_policy::Sourced {
+            value: self.local_exec,
+            source: kiln_policy::Source::CommandLine,
         };
         let log = BuildLog::new(self.ui.clone(), "test");
         let caps = Capabilities::new(

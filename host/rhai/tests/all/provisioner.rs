@@ -228,7 +228,7 @@ async fn a_denied_capability_is_a_denial_and_can_be_caught() {
         panic!("not a denial: {err:?}");
     };
     insta::assert_snapshot!(text, @r#"
-    provision.rhai:2:5: local exec of "/bin/true" is not granted (provisioner rhai; the test's grant)
+    provision.rhai:2:5: local exec of "/bin/true" not allowed by capabilities.local_exec (command line) for provisioner rhai
       |
     2 |     local_exec(["/bin/true"]);
       |     ^
@@ -254,8 +254,8 @@ async fn a_denied_capability_is_a_denial_and_can_be_caught() {
     assert_eq!(
         build.ui.lines(),
         [
-            "say: denied: local exec of \"/bin/true\" is not granted (provisioner rhai; the test's grant)",
-            "say: denied: local exec of \"/bin/true\" is not granted (provisioner rhai; the test's grant)",
+            "say: denied: local exec of \"/bin/true\" not allowed by capabilities.local_exec (command line) for provisioner rhai",
+            "say: denied: local exec of \"/bin/true\" not allowed by capabilities.local_exec (command line) for provisioner rhai",
         ]
     );
 }

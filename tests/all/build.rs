@@ -46,7 +46,7 @@ fn assert_nothing_left_in(tmp: &Path) {
 }
 
 /// One compiled-component cache for the whole test run: compiling is the slow part.
-fn cache_dir() -> String {
+pub(crate) fn cache_dir() -> String {
     workspace()
         .join("target/test-component-cache")
         .display()

@@ -14,4 +14,5 @@ mod cli_output;
 mod conformance;
 mod kiln;
 mod packer_differential;
+mod policy;
 mod ssh;

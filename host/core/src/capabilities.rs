@@ -167,8 +167,8 @@ impl Capabilities {
             Decision::Deny(denial) => Err(denied(&self.grant, &denial)),
             Decision::AuditDenied(denial) => {
                 self.log.error(&format!(
-                    "audit: {denial} (for {} {}); allowed because the policy's mode is \"audit\"",
-                    self.grant.plugin.kind, self.grant.plugin.type_name
+                    "audit: {}; allowed because the policy's mode is \"audit\"",
+                    denied(&self.grant, &denial)
                 ));
                 Ok(())
             }

@@ -711,3 +711,31 @@ fn provision(session, data) {
     assert_eq!(mode(remote.join("upper.sh")), 0o755);
     assert_eq!(read(work.path().join("piped.txt")), "piped it's me");
 }
+
+#[test]
+fn a_download_through_a_planted_link_is_denied() {
+    if skip_without_sshd("a_download_through_a_planted_link_is_denied") {
+        return;
+    }
+    let sshd = Sshd::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    // (A path *through* the link, `planted/x.txt`, is already stopped by the component's WASI
+    // sandbox; the link itself as the destination reaches the host's check.)
+    std::os::unix::fs::symlink(elsewhere.path(), work.path().join("planted")).unwrap();
+    std::fs::write(sshd.dir().join("secret.txt"), "from the machine\n").unwrap();
+    let template = serde_json::json!({
+        "builders": [ssh_builder(&sshd, serde_json::json!({}))],
+        "provisioners": [{"type": "file", "direction": "download",
+                          "source": sshd.dir().join("secret.txt"), "destination": "planted"}],
+    });
+    let run = build(work.path(), &template, &[]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("not in capabilities.read_write (kiln's default policy) for provisioner file (through the link "),
+        "{}",
+        run.transcript()
+    );
+    assert!(!elsewhere.path().join("secret.txt").exists());
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+}

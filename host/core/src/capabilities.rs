@@ -35,32 +35,55 @@ fn denied(grant: &Grant, denial: &kiln_policy::Denial) -> PluginError {
     ))
 }
 
-/// Every file and directory under `root`, symlinks resolved, must be readable: a link inside
-/// a granted directory cannot carry a file from outside it into an upload.
-pub fn check_tree_readable(grant: &Grant, root: &Path) -> Result<(), PluginError> {
+/// What [`check_tree`] checks a tree for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// An upload reads it.
+    Read,
+    /// A download writes into it.
+    Write,
+}
+
+/// For an upload, every file and directory under `root`, symlinks resolved, must be readable:
+/// a link inside a granted directory cannot carry a file from outside it. For a download,
+/// `root` itself must be writable where it really is (through the links of it and of its
+/// existing ancestors), so a planted link cannot send it outside the grant; the tree below is
+/// not walked (a download into `.` would walk the whole working directory).
+pub fn check_tree(grant: &Grant, root: &Path, access: Access) -> Result<(), PluginError> {
     let resolved = grant.map_dirs(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf()));
-    let mut seen = std::collections::HashSet::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let real = std::fs::canonicalize(&path)
-            .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
-        match resolved.check(&Use::Read(&real)) {
+    let check = |path: &Path, real: &Path| -> Result<(), PluginError> {
+        let what = match access {
+            Access::Read => Use::Read(real),
+            Access::Write => Use::Write(real),
+        };
+        match resolved.check(&what) {
             Decision::Deny(denial) => {
                 let via = if real == path {
                     String::new()
                 } else {
                     format!(" (through the link {})", path.display())
                 };
-                return Err(match denied(grant, &denial) {
+                Err(match denied(grant, &denial) {
                     PluginError::Denied(why) => PluginError::Denied(format!("{why}{via}")),
                     other => other,
-                });
+                })
             }
             Decision::AuditDenied(denial) => {
                 tracing::warn!("audit: {denial}; allowed (mode = \"audit\")");
+                Ok(())
             }
-            Decision::Allow => {}
+            Decision::Allow => Ok(()),
         }
+    };
+    if access == Access::Write {
+        return check(root, &where_it_would_be(root));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let real = std::fs::canonicalize(&path)
+            .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
+        check(&path, &real)?;
         if real.is_dir() && seen.insert(real.clone()) {
             let entries = std::fs::read_dir(&path)
                 .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
@@ -70,6 +93,24 @@ pub fn check_tree_readable(grant: &Grant, root: &Path) -> Result<(), PluginError
         }
     }
     Ok(())
+}
+
+/// The real path a new `path` would get: its nearest existing ancestor resolved, then the rest.
+fn where_it_would_be(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut ancestor = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(ancestor) {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (ancestor.parent(), ancestor.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                ancestor = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 /// How long output is still read after a host command exits.
@@ -378,7 +419,7 @@ impl Capabilities {
         self.allow(Use::Read(&path))?;
         let grant = self.grant.clone();
         let root = path.clone();
-        tokio::task::spawn_blocking(move || check_tree_readable(&grant, &root))
+        tokio::task::spawn_blocking(move || check_tree(&grant, &root, Access::Read))
             .await
             .map_err(|e| PluginError::failed(format!("upload: {e}")))??;
         session.upload(&path, remote_path).await
@@ -393,6 +434,11 @@ impl Capabilities {
     ) -> Result<(), PluginError> {
         let path = self.resolve(host_path);
         self.allow(Use::Write(&path))?;
+        let grant = self.grant.clone();
+        let root = path.clone();
+        tokio::task::spawn_blocking(move || check_tree(&grant, &root, Access::Write))
+            .await
+            .map_err(|e| PluginError::failed(format!("download: {e}")))??;
         session.download(remote_path, &path).await
     }
 
@@ -460,10 +506,10 @@ mod tests {
         std::fs::create_dir_all(tree.join("sub")).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(tree.join("sub/ok.txt"), "ok").unwrap_or_else(|e| panic!("{e}"));
         let g = grant(dir.path());
-        assert_eq!(check_tree_readable(&g, &tree), Ok(()));
+        assert_eq!(check_tree(&g, &tree, Access::Read), Ok(()));
         std::os::unix::fs::symlink("/etc/hostname", tree.join("sub/stolen"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let denied = check_tree_readable(&g, &tree);
+        let denied = check_tree(&g, &tree, Access::Read);
         assert!(
             matches!(&denied, Err(PluginError::Denied(t))
                 if t.starts_with("read /etc/hostname not in capabilities.read_only or capabilities.read_write (kiln's default policy) for provisioner test")
@@ -473,7 +519,36 @@ mod tests {
         // A loop of links inside the tree is walked once.
         std::fs::remove_file(tree.join("sub/stolen")).unwrap_or_else(|e| panic!("{e}"));
         std::os::unix::fs::symlink(&tree, tree.join("sub/loop")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(check_tree_readable(&g, &tree), Ok(()));
+        assert_eq!(check_tree(&g, &tree, Access::Read), Ok(()));
+    }
+
+    #[test]
+    fn a_download_cannot_follow_a_link_out_of_the_writable_tree() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let work = dir.path().join("work");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&work).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&elsewhere).unwrap_or_else(|e| panic!("{e}"));
+        let g = grant(dir.path());
+        // A new file in the output directory, and one in a new directory there: fine.
+        assert_eq!(check_tree(&g, &work.join("new.txt"), Access::Write), Ok(()));
+        assert_eq!(
+            check_tree(&g, &work.join("a/b/new.txt"), Access::Write),
+            Ok(())
+        );
+        // Through a planted link, or onto it: denied.
+        std::os::unix::fs::symlink(&elsewhere, work.join("planted"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let through = check_tree(&g, &work.join("planted/x"), Access::Write);
+        assert!(
+            matches!(&through, Err(PluginError::Denied(t)) if t.starts_with("write ") && t.contains("elsewhere/x not in capabilities.read_write")),
+            "{through:?}"
+        );
+        let onto = check_tree(&g, &work.join("planted"), Access::Write);
+        assert!(
+            matches!(&onto, Err(PluginError::Denied(t)) if t.contains("(through the link ")),
+            "{onto:?}"
+        );
     }
 
     #[test]

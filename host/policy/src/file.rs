@@ -383,32 +383,12 @@ fn with_suggestion(message: &str) -> String {
     let Some(given) = quoted.next() else {
         return message.to_string();
     };
-    let best = quoted
-        .map(|candidate| (edit_distance(given, candidate), candidate))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
-        .min();
+    let best = kiln_template::suggest::closest(given, quoted);
     let message = message.replacen("unknown field", "unknown key", 1);
     match best {
-        Some((_, candidate)) => format!("{message}; did you mean `{candidate}`?"),
+        Some(candidate) => format!("{message}; did you mean `{candidate}`?"),
         None => message,
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 // The file as TOML has it. Every value a second pass parses keeps its span, so an error points

@@ -51,7 +51,7 @@ pub(crate) struct Connection {
     pub(crate) handle: Handle<AcceptHostKey>,
     pub(crate) _bastion: Option<Handle<AcceptHostKey>>,
     /// The sftp subsystem, opened on first use.
-    pub(crate) sftp: tokio::sync::OnceCell<russh_sftp::client::SftpSession>,
+    pub(crate) sftp: tokio::sync::OnceCell<Arc<russh_sftp::client::SftpSession>>,
 }
 
 /// Why one attempt failed.

@@ -7,12 +7,14 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 
 use russh_sftp::client::SftpSession;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::connect::Connection;
 use crate::tree::{self, Kind, Node};
 use crate::{Client, Error, Progress};
 
@@ -21,10 +23,23 @@ const CHUNK: usize = 256 * 1024;
 /// Files of a directory upload in flight at once.
 const FILES_IN_FLIGHT: usize = 32;
 
-/// The connection, with its sftp session open.
-async fn session(client: &Client) -> Result<std::sync::Arc<crate::connect::Connection>, Error> {
+/// The connection's sftp session, opened on first use; it keeps the connection alive while a
+/// transfer uses it.
+struct Sftp {
+    session: Arc<SftpSession>,
+    _connection: Arc<Connection>,
+}
+
+impl std::ops::Deref for Sftp {
+    type Target = SftpSession;
+    fn deref(&self) -> &SftpSession {
+        &self.session
+    }
+}
+
+async fn session(client: &Client) -> Result<Sftp, Error> {
     let connection = client.connection().await?;
-    connection
+    let session = connection
         .sftp
         .get_or_try_init(|| async {
             let channel = client.channel().await?;
@@ -39,17 +54,15 @@ async fn session(client: &Client) -> Result<std::sync::Arc<crate::connect::Conne
             };
             SftpSession::new_with_config(channel.into_stream(), config)
                 .await
+                .map(Arc::new)
                 .map_err(|e| Error::failed(format!("sftp: {e}")))
         })
-        .await?;
-    Ok(connection)
-}
-
-fn sftp(connection: &crate::connect::Connection) -> Result<&SftpSession, Error> {
-    connection
-        .sftp
-        .get()
-        .ok_or_else(|| Error::failed("sftp: no session"))
+        .await?
+        .clone();
+    Ok(Sftp {
+        session,
+        _connection: connection,
+    })
 }
 
 fn sftp_error(what: &str, path: &str) -> impl Fn(russh_sftp::client::error::Error) -> Error {
@@ -148,8 +161,7 @@ pub(crate) async fn upload_file(
     progress: Progress<'_>,
 ) -> Result<(), Error> {
     let node = tree::read(local)?;
-    let connection = session(client).await?;
-    let sftp = sftp(&connection)?;
+    let sftp = &session(client).await?;
     write_file(sftp, &node, remote, progress).await
 }
 
@@ -160,8 +172,7 @@ pub(crate) async fn upload_dir(
     progress: Progress<'_>,
 ) -> Result<(), Error> {
     let node = tree::read(local)?;
-    let connection = session(client).await?;
-    let sftp = sftp(&connection)?;
+    let sftp = &session(client).await?;
     create_dirs(sftp, remote).await?;
     // Directories first, parents before children; then every file, several at a time; then
     // the directories' modes, children first (a read-only directory is filled before).
@@ -254,8 +265,7 @@ pub(crate) async fn upload_bytes(
     remote: &str,
     mode: u32,
 ) -> Result<(), Error> {
-    let connection = session(client).await?;
-    let sftp = sftp(&connection)?;
+    let sftp = &session(client).await?;
     let mut file = sftp
         .open_with_flags(
             remote,
@@ -278,8 +288,7 @@ pub(crate) async fn download(
     local: &Path,
     progress: Progress<'_>,
 ) -> Result<(), Error> {
-    let connection = session(client).await?;
-    let sftp = sftp(&connection)?;
+    let sftp = &session(client).await?;
     let meta = sftp
         .metadata(remote)
         .await

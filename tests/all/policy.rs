@@ -48,7 +48,7 @@ fn a_locked_system_policy_denies_a_communicator_target_and_names_its_file() {
     .unwrap();
     let template = serde_json::json!({
         "builders": [{"type": "null", "name": "b", "ssh_host": "127.0.0.1", "ssh_port": 2222,
-                      "ssh_username": "root", "ssh_password": "x", "ssh_timeout": "5s"}],
+                      "ssh_username": "root", "ssh_password": "not-tried-secret", "ssh_timeout": "5s"}],
         "provisioners": [{"type": "shell", "inline": ["true"]}],
     });
     let run = build_with(dir.path(), &template, Some(&system));

@@ -13,7 +13,9 @@
 pub mod archive;
 pub mod capabilities;
 pub mod catalog;
+pub mod checksum;
 pub mod digest;
+pub mod download;
 pub mod ledger;
 pub mod pipeline;
 pub mod plan;

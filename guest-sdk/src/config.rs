@@ -129,6 +129,105 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The keys a struct's `Deserialize` knows (serde's field list, renames applied), for a
+/// config decoded in flattened parts: a builder's own keys beside the shared communicator
+/// ones, where `deny_unknown_fields` cannot be used.
+pub fn fields<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+
+    struct Introspect<'a>(&'a mut &'static [&'static str]);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("introspection")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Stop
+        }
+    }
+    impl<'de> de::Deserializer<'de> for Introspect<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            *self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut found: &'static [&'static str] = &[];
+    let _ = T::deserialize(Introspect(&mut found));
+    found
+}
+
+/// How a plugin's config is decoded from the host's JSON: every `Deserialize` type through
+/// [`decode`], and [`WithShared`] in its two parts.
+pub trait Decode: Sized {
+    fn decode(json: &str) -> Result<Self, Vec<ConfigError>>;
+}
+
+impl<T: DeserializeOwned> Decode for T {
+    fn decode(json: &str) -> Result<Self, Vec<ConfigError>> {
+        decode(json)
+    }
+}
+
+/// A config whose keys are a plugin's own (`own`) plus a shared set (`shared`, such as the
+/// communicator's `ssh_*` keys). Both types keep `#[serde(deny_unknown_fields)]` and their
+/// errors keep their key paths: the keys `S` declares (see [`fields`]) go to it, the rest to
+/// `O`, so an unknown key is reported by `O` with a did-you-mean among its keys.
+#[derive(Debug, Default)]
+pub struct WithShared<O, S> {
+    pub own: O,
+    pub shared: S,
+}
+
+impl<O: DeserializeOwned, S: DeserializeOwned> Decode for WithShared<O, S> {
+    fn decode(json: &str) -> Result<Self, Vec<ConfigError>> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+            vec![ConfigError {
+                key: String::new(),
+                message: format!("the config is not valid JSON: {e}"),
+            }]
+        })?;
+        let serde_json::Value::Object(all) = value else {
+            return Err(vec![ConfigError {
+                key: String::new(),
+                message: "the config is not an object".to_owned(),
+            }]);
+        };
+        let shared_keys = fields::<S>();
+        let (shared, own): (serde_json::Map<_, _>, serde_json::Map<_, _>) = all
+            .into_iter()
+            .partition(|(k, _)| shared_keys.contains(&k.as_str()));
+        let own = decode::<O>(&serde_json::Value::Object(own).to_string());
+        let shared = decode::<S>(&serde_json::Value::Object(shared).to_string());
+        match (own, shared) {
+            (Ok(own), Ok(shared)) => Ok(WithShared { own, shared }),
+            (own, shared) => Err(own
+                .err()
+                .into_iter()
+                .chain(shared.err())
+                .flatten()
+                .collect()),
+        }
+    }
+}
+
 /// Collects a plugin's own checks so `prepare` reports them all at once.
 #[derive(Debug, Default)]
 pub struct Problems(Vec<ConfigError>);
@@ -248,5 +347,37 @@ mod tests {
         p.check(true, "b", "fine");
         p.add("c", "second");
         assert_eq!(p.finish().unwrap_err().len(), 2);
+    }
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Comm {
+        #[serde(default)]
+        ssh_port: u16,
+        #[serde(default, rename = "ssh_username")]
+        user: String,
+    }
+
+    #[test]
+    fn fields_lists_what_a_struct_deserializes() {
+        assert_eq!(fields::<Comm>(), ["ssh_port", "ssh_username"]);
+    }
+
+    #[test]
+    fn a_config_with_a_shared_part_keeps_every_key_path() {
+        let ok =
+            WithShared::<Remote, Comm>::decode(r#"{"folder": "/x", "ssh_port": 2222}"#).unwrap();
+        assert_eq!((ok.own.folder.as_str(), ok.shared.ssh_port), ("/x", 2222));
+        let errors = WithShared::<Remote, Comm>::decode(r#"{"foldr": "/x", "ssh_port": "many"}"#)
+            .unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert!(
+            text[0].starts_with(
+                "foldr: unknown configuration key \"foldr\"; did you mean \"folder\"?"
+            ),
+            "{text:?}"
+        );
+        assert!(text[1].starts_with("ssh_port: invalid type"), "{text:?}");
     }
 }

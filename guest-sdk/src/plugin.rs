@@ -5,15 +5,14 @@
 //! config again and runs [`Provisioner::prepare`] (or the builder's or post-processor's) on it
 //! before the work, so the work always sees a checked config with its derived defaults.
 
-use serde::de::DeserializeOwned;
-
 use crate::{Artifact, BuildInfo, Error, PluginInfo, Processed, Session, config};
 
 /// A builder's logic: creates the machine, connects, runs the provisioners, produces an
 /// artifact.
 pub trait Builder {
-    /// The config, decoded with [`config::decode`] (use `#[serde(deny_unknown_fields)]`).
-    type Config: DeserializeOwned;
+    /// The config, decoded with [`config::decode`] (use `#[serde(deny_unknown_fields)]`), or
+    /// in two parts with [`config::WithShared`].
+    type Config: config::Decode;
 
     fn info() -> PluginInfo;
 
@@ -28,7 +27,7 @@ pub trait Builder {
 
 /// A provisioner: works on the machine through the session it is handed.
 pub trait Provisioner {
-    type Config: DeserializeOwned;
+    type Config: config::Decode;
 
     fn info() -> PluginInfo;
 
@@ -45,7 +44,7 @@ pub trait Provisioner {
 
 /// A post-processor: turns the previous artifact into a new one.
 pub trait PostProcessor {
-    type Config: DeserializeOwned;
+    type Config: config::Decode;
 
     fn info() -> PluginInfo;
 
@@ -91,12 +90,12 @@ impl Processed {
 }
 
 /// Decodes and checks a config: the first step of every call.
-fn checked<C: DeserializeOwned>(
+fn checked<C: config::Decode>(
     config: &str,
     build: &BuildInfo,
     prepare: impl FnOnce(&mut C, &BuildInfo) -> Result<Vec<String>, Error>,
 ) -> Result<(C, Vec<String>), Error> {
-    let mut decoded: C = config::decode(config)?;
+    let mut decoded = C::decode(config)?;
     let warnings = prepare(&mut decoded, build)?;
     Ok((decoded, warnings))
 }

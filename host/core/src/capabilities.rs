@@ -22,6 +22,13 @@ use crate::ui::BuildLog;
 
 pub use kiln_policy::{Decision, Grant, Use};
 
+mod fetch;
+mod http;
+mod machine;
+
+pub use http::{HttpServer, HttpSettings};
+pub use machine::MachineHandle;
+
 /// A denial as the plugin sees it: the rule, the file it came from, and whom it was for.
 fn denied(grant: &Grant, denial: &kiln_policy::Denial) -> PluginError {
     PluginError::Denied(format!(
@@ -136,6 +143,7 @@ pub trait BuildHooks: Send + Sync {
         &self,
         caps: &Arc<Capabilities>,
         session: Arc<dyn Session>,
+        data: &[(String, String)],
     ) -> Result<(), PluginError>;
 }
 
@@ -158,6 +166,8 @@ pub struct Capabilities {
     hooks: Option<Arc<dyn BuildHooks>>,
     /// The build's temporary SSH key pair, made on first use and shared by its plugins.
     ssh_key: Arc<std::sync::OnceLock<kiln_ssh::TemporaryKey>>,
+    /// Files the build's downloads put in the cache, which its machines may use.
+    fetched: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl Capabilities {
@@ -178,6 +188,7 @@ impl Capabilities {
             globals,
             hooks: None,
             ssh_key: Arc::default(),
+            fetched: Arc::default(),
         }
     }
 
@@ -192,6 +203,7 @@ impl Capabilities {
             globals: Arc::clone(&self.globals),
             hooks: self.hooks.clone(),
             ssh_key: Arc::clone(&self.ssh_key),
+            fetched: Arc::clone(&self.fetched),
         }
     }
 
@@ -449,11 +461,16 @@ impl Capabilities {
 
     // ---- build hooks
 
-    /// Runs the template's provisioners for this build over `session`.
-    pub async fn provision(self: &Arc<Self>, session: Arc<dyn Session>) -> Result<(), PluginError> {
+    /// Runs the template's provisioners for this build over `session`, handing each the
+    /// builder's generated `data`.
+    pub async fn provision(
+        self: &Arc<Self>,
+        session: Arc<dyn Session>,
+        data: &[(String, String)],
+    ) -> Result<(), PluginError> {
         match &self.hooks {
             Some(hooks) => {
-                hooks.provision(self, Arc::clone(&session)).await?;
+                hooks.provision(self, Arc::clone(&session), data).await?;
                 session.provisioned().await;
                 Ok(())
             }

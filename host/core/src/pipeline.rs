@@ -714,6 +714,7 @@ impl ProvisionHook {
         p: &ReadyProvisioner,
         caps: &Arc<Capabilities>,
         session: &Arc<dyn Session>,
+        data: &[(String, String)],
     ) -> Result<(), PluginError> {
         let runner = &self.runner;
         let pcaps = Arc::new(caps.for_plugin(p.grant.clone()));
@@ -721,7 +722,7 @@ impl ProvisionHook {
         loop {
             let call = p
                 .plugin
-                .provision(&p.config, &pcaps, Arc::clone(session), &[]);
+                .provision(&p.config, &pcaps, Arc::clone(session), data);
             let result = match p.planned.timeout {
                 Some(limit) => match tokio::time::timeout(limit, runner.cancellable(call)).await {
                     Ok(r) => r,
@@ -753,6 +754,7 @@ impl BuildHooks for ProvisionHook {
         &self,
         caps: &Arc<Capabilities>,
         session: Arc<dyn Session>,
+        data: &[(String, String)],
     ) -> Result<(), PluginError> {
         let runner = &self.runner;
         for p in &self.provisioners {
@@ -772,7 +774,7 @@ impl BuildHooks for ProvisionHook {
                 p.planned.provisioner_type
             ));
             loop {
-                let Err(error) = self.run_one(p, caps, &session).await else {
+                let Err(error) = self.run_one(p, caps, &session, data).await else {
                     break;
                 };
                 let failure = p.fail(error);
@@ -791,7 +793,7 @@ impl BuildHooks for ProvisionHook {
                             runner.log.say(
                                 "Provisioning step had errors: Running the cleanup provisioner, if present...",
                             );
-                            if let Err(e) = self.run_one(cleanup, caps, &session).await {
+                            if let Err(e) = self.run_one(cleanup, caps, &session, data).await {
                                 runner.log.error(&format!("{}: {e}", cleanup.step()));
                             }
                         }

@@ -370,7 +370,19 @@ fn register_hooks(engine: &mut Engine, ctx: &Arc<CallContext>) {
     engine.register_fn(
         "provision",
         move |_: &mut Hooks, session: ScriptSession| -> Result<()> {
-            c.block_on(c.caps.provision(session.0)).map_err(raise)
+            c.block_on(c.caps.provision(session.0, &[])).map_err(raise)
+        },
+    );
+    let c = Arc::clone(ctx);
+    engine.register_fn(
+        "provision",
+        move |_: &mut Hooks, session: ScriptSession, data: Map| -> Result<()> {
+            let data: Vec<(String, String)> = data
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            c.block_on(c.caps.provision(session.0, &data))
+                .map_err(raise)
         },
     );
 }

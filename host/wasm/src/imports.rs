@@ -20,10 +20,10 @@ use crate::sandbox::StoreState;
 pub struct SessionHandle(pub(crate) Arc<dyn Session>);
 /// A progress bar a plugin opened.
 pub struct ProgressHandle(Box<dyn Progress>);
-/// An HTTP server (`http-serve`); none can be started in this version.
-pub struct ServerHandle(());
-/// A machine (`hypervisor`); none can be started in this version.
-pub struct MachineHandle(());
+/// The build's HTTP server (`http-serve`); dropping it stops the server.
+pub struct ServerHandle(kiln_core::capabilities::HttpServer);
+/// A machine (`hypervisor`); the build's ledger stops it if the plugin does not.
+pub struct MachineHandle(kiln_core::capabilities::MachineHandle);
 
 type Outcome<T> = wasmtime::Result<Result<T, wit::types::Error>>;
 
@@ -242,86 +242,129 @@ impl wit::connector::Host for StoreState {
 impl wit::http_serve::Host for StoreState {
     async fn start(
         &mut self,
-        _settings: wit::http_serve::Settings,
+        settings: wit::http_serve::Settings,
     ) -> Outcome<Resource<ServerHandle>> {
-        wit_result(Err(PluginError::not_available("the HTTP server")))
+        let caps = self.caps()?;
+        let settings = kiln_core::capabilities::HttpSettings {
+            directory: settings.directory.map(Into::into),
+            content: settings.content,
+            bind_address: settings.bind_address,
+            port_min: settings.port_min,
+            port_max: settings.port_max,
+        };
+        match caps.http_serve(settings).await {
+            Ok(server) => Ok(Ok(self.table.push(ServerHandle(server))?)),
+            Err(e) => wit_result(Err(e)),
+        }
     }
 }
 
 impl wit::http_serve::HostServer for StoreState {
     async fn address(
         &mut self,
-        _: Resource<ServerHandle>,
+        s: Resource<ServerHandle>,
     ) -> wasmtime::Result<wit::types::Endpoint> {
-        Err(wasmtime::format_err!(
-            "no HTTP server exists in this version"
-        ))
+        let address = self.table.get(&s)?.0.address();
+        Ok(wit::types::Endpoint {
+            host: address.ip().to_string(),
+            port: address.port(),
+        })
     }
-    async fn requests(&mut self, _: Resource<ServerHandle>) -> wasmtime::Result<Vec<String>> {
-        Err(wasmtime::format_err!(
-            "no HTTP server exists in this version"
-        ))
+    async fn requests(&mut self, s: Resource<ServerHandle>) -> wasmtime::Result<Vec<String>> {
+        Ok(self.table.get(&s)?.0.requests())
     }
     async fn drop(&mut self, s: Resource<ServerHandle>) -> wasmtime::Result<()> {
-        self.table.delete(s)?;
+        let server = self.table.delete(s)?;
+        server.0.stop().await;
         Ok(())
     }
 }
 
 impl wit::hypervisor::Host for StoreState {
-    async fn start(&mut self, driver: String, _spec: String) -> Outcome<Resource<MachineHandle>> {
-        wit_result(Err(PluginError::not_available(&format!(
-            "the {driver:?} hypervisor driver"
-        ))))
+    async fn start(&mut self, driver: String, spec: String) -> Outcome<Resource<MachineHandle>> {
+        let caps = self.caps()?;
+        match caps.start_machine(&driver, &spec).await {
+            Ok(machine) => Ok(Ok(self.table.push(MachineHandle(machine))?)),
+            Err(e) => wit_result(Err(e)),
+        }
     }
     async fn invoke(
         &mut self,
         driver: String,
-        _action: String,
-        _arguments: String,
+        action: String,
+        arguments: String,
     ) -> Outcome<String> {
-        wit_result(Err(PluginError::not_available(&format!(
-            "the {driver:?} hypervisor driver"
-        ))))
+        let caps = self.caps()?;
+        wit_result(caps.hypervisor_invoke(&driver, &action, &arguments).await)
     }
 }
 
 impl wit::hypervisor::HostMachine for StoreState {
-    async fn send_keys(&mut self, _: Resource<MachineHandle>, _: String, _: u32) -> Outcome<()> {
-        wit_result(Err(PluginError::not_available("machines")))
+    async fn send_keys(
+        &mut self,
+        m: Resource<MachineHandle>,
+        boot_command: String,
+        key_interval_ms: u32,
+    ) -> Outcome<()> {
+        let machine = &self.table.get(&m)?.0;
+        wit_result(machine.send_keys(&boot_command, key_interval_ms).await)
     }
     async fn communicator_address(
         &mut self,
-        _: Resource<MachineHandle>,
+        m: Resource<MachineHandle>,
     ) -> Outcome<wit::types::Endpoint> {
-        wit_result(Err(PluginError::not_available("machines")))
+        let machine = &self.table.get(&m)?.0;
+        wit_result(
+            machine
+                .communicator_address()
+                .map(|(host, port)| wit::types::Endpoint { host, port }),
+        )
     }
-    async fn wait_stopped(&mut self, _: Resource<MachineHandle>, _: u64) -> Outcome<bool> {
-        wit_result(Err(PluginError::not_available("machines")))
+    async fn wait_stopped(&mut self, m: Resource<MachineHandle>, timeout_ms: u64) -> Outcome<bool> {
+        let machine = &self.table.get(&m)?.0;
+        wit_result(
+            machine
+                .wait_stopped(std::time::Duration::from_millis(timeout_ms))
+                .await,
+        )
     }
-    async fn stop(&mut self, _: Resource<MachineHandle>, _: bool) -> Outcome<()> {
-        wit_result(Err(PluginError::not_available("machines")))
+    async fn stop(&mut self, m: Resource<MachineHandle>, force: bool) -> Outcome<()> {
+        let machine = &self.table.get(&m)?.0;
+        wit_result(machine.stop(force).await)
     }
     async fn invoke(
         &mut self,
-        _: Resource<MachineHandle>,
-        _: String,
-        _: String,
+        m: Resource<MachineHandle>,
+        action: String,
+        arguments: String,
     ) -> Outcome<String> {
-        wit_result(Err(PluginError::not_available("machines")))
+        let machine = &self.table.get(&m)?.0;
+        wit_result(machine.invoke(&action, &arguments).await)
     }
-    async fn destroy(&mut self, _: Resource<MachineHandle>) -> Outcome<()> {
-        wit_result(Err(PluginError::not_available("machines")))
+    async fn destroy(&mut self, m: Resource<MachineHandle>) -> Outcome<()> {
+        let machine = &self.table.get(&m)?.0;
+        wit_result(machine.destroy().await)
     }
     async fn drop(&mut self, m: Resource<MachineHandle>) -> wasmtime::Result<()> {
+        // The machine stays in the ledger until the build ends or the plugin destroys it.
         self.table.delete(m)?;
         Ok(())
     }
 }
 
 impl wit::download::Host for StoreState {
-    async fn fetch(&mut self, _request: wit::download::Request) -> Outcome<String> {
-        wit_result(Err(PluginError::not_available("downloading")))
+    async fn fetch(&mut self, request: wit::download::Request) -> Outcome<String> {
+        let caps = self.caps()?;
+        let request = kiln_core::download::DownloadRequest {
+            urls: request.urls,
+            checksum: request.checksum,
+            extension: request.extension,
+        };
+        wit_result(
+            caps.fetch(request)
+                .await
+                .map(|path| path.display().to_string()),
+        )
     }
 }
 
@@ -335,10 +378,14 @@ impl wit::artifacts::Host for StoreState {
 }
 
 impl wit::build_hooks::Host for StoreState {
-    async fn provision(&mut self, session: Resource<SessionHandle>) -> Outcome<()> {
+    async fn provision(
+        &mut self,
+        session: Resource<SessionHandle>,
+        data: Vec<(String, String)>,
+    ) -> Outcome<()> {
         let session = Arc::clone(&self.table.get(&session)?.0);
         let caps = self.caps()?;
-        wit_result(caps.provision(session).await)
+        wit_result(caps.provision(session, &data).await)
     }
 }
 

@@ -1,12 +1,10 @@
 //! The `null` builder (Packer's, builder id `fnoeding.null`): no machine, it connects with the
 //! communicator settings (or `communicator: none`) and runs the provisioners.
 
-mod communicator;
-
 use kiln_plugin_sdk::host::{build_hooks, connector};
 use kiln_plugin_sdk::{Artifact, BuildInfo, Builder, Error, PluginInfo, config::Problems};
 
-use communicator::Communicator;
+use kiln_communicator::Communicator;
 
 pub const BUILDER_ID: &str = "fnoeding.null";
 
@@ -68,7 +66,7 @@ impl Builder for Null {
         let options = serde_json::to_string(&config)
             .map_err(|e| Error::failed(format!("encoding the communicator options: {e}")))?;
         let session = connector::connect(&options, &config.endpoint())?;
-        build_hooks::provision(&session)?;
+        build_hooks::provision(&session, &[])?;
         Ok(Artifact {
             builder_id: BUILDER_ID.to_owned(),
             id: "Null".to_owned(),

@@ -69,6 +69,7 @@ impl BuildHooks for RecordingHooks {
         &self,
         _caps: &Arc<Capabilities>,
         session: Arc<dyn Session>,
+        _data: &[(String, String)],
     ) -> Result<(), PluginError> {
         self.provisioned
             .lock()

@@ -15,4 +15,5 @@ mod conformance;
 mod kiln;
 mod packer_differential;
 mod policy;
+mod qemu;
 mod ssh;

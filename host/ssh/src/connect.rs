@@ -66,9 +66,10 @@ enum Attempt {
 
 /// How long one TCP connect or handshake may take before it counts as no answer.
 const ATTEMPT_LIMIT: Duration = Duration::from_secs(20);
-/// The first pause between attempts; it doubles up to [`MAX_PAUSE`] (Packer waits 5 s).
+/// The first pause between attempts; it doubles up to [`MAX_PAUSE`]. Packer waits 5 s, which
+/// costs up to 5 s after the guest's sshd is up; an attempt a second costs nothing.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
-const MAX_PAUSE: Duration = Duration::from_secs(5);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// How often the user is told why the wait goes on.
 const REPORT_EVERY: Duration = Duration::from_secs(30);
 
@@ -367,6 +368,18 @@ async fn tcp_connect(host: &str, port: u16) -> Result<QuickAck, Attempt> {
     }
 }
 
+fn closed_before_banner(e: &russh::Error) -> bool {
+    use std::io::ErrorKind;
+    match e {
+        russh::Error::HUP | russh::Error::Disconnect => true,
+        russh::Error::IO(io) => matches!(
+            io.kind(),
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+        ),
+        _ => false,
+    }
+}
+
 async fn handshake<S>(
     russh_config: &Arc<client::Config>,
     stream: S,
@@ -379,6 +392,15 @@ where
     let connecting = client::connect_stream(Arc::clone(russh_config), stream, AcceptHostKey);
     let mut handle = match tokio::time::timeout(ATTEMPT_LIMIT, connecting).await {
         Ok(Ok(handle)) => handle,
+        // A port that accepts and then closes before SSH says anything is not an SSH server
+        // failing a handshake but one not there yet: QEMU's user-mode port forward accepts on
+        // the host while the guest's sshd is still booting. It does not use up
+        // `ssh_handshake_attempts`.
+        Ok(Err(e)) if closed_before_banner(&e) => {
+            return Err(Attempt::Unreachable(format!(
+                "{target} accepted the connection but closed it before SSH answered (a port forward to a machine whose sshd is not up yet?)"
+            )));
+        }
         Ok(Err(e)) => {
             return Err(Attempt::Handshake(format!(
                 "SSH handshake with {target} failed: {e}"

@@ -148,6 +148,43 @@ async fn password_auth_works_and_a_wrong_password_fails_fast_and_says_why() {
     );
 }
 
+/// What QEMU's user-mode port forward does while the guest boots: accept, then close before
+/// any SSH banner. That is waiting for the machine, not a failed handshake.
+#[tokio::test]
+async fn a_port_that_closes_at_once_is_waited_for_not_counted_as_a_handshake() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closer = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    let config = options(serde_json::json!({
+        "ssh_host": "127.0.0.1", "ssh_port": port, "ssh_username": "root",
+        "ssh_password": "unused-secret", "ssh_timeout": "3s", "ssh_handshake_attempts": 1,
+    }));
+    let started = Instant::now();
+    let err = Client::connect(config, Arc::new(Notes::default()))
+        .await
+        .err()
+        .unwrap();
+    closer.abort();
+    let Error::Timeout(text) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        text.starts_with(&format!(
+            "Timeout waiting for SSH on root@127.0.0.1:{port} after 3s"
+        )) && text.contains("closed it before SSH answered"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn nothing_listening_times_out_naming_the_refusal() {
     let port = kiln_test_peers::free_port();

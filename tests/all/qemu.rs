@@ -168,8 +168,9 @@ fn a_disk_image_build_types_provisions_compacts_and_boots_by_itself() {
             "cpus": 2,
             "vm_name": "disk.qcow2",
             "http_content": {"/hello.txt": "served to {{ .Name }}\n"},
-            // At GRUB's menu: its command line, a kernel with the typed text as an argument.
-            "boot_wait": "4s",
+            // At GRUB's menu (shown for 8 s, a second or two after start): its command line,
+            // a kernel with the typed text as an argument.
+            "boot_wait": "5s",
             "boot_command": [
                 "c<wait>",
                 // GRUB reads no keys while it loads a file: wait for the kernel and initrd.

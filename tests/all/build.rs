@@ -155,12 +155,13 @@ fn provisioner_failure_names_build_step_and_exit_code() {
 #[test]
 fn builds_run_in_parallel_and_one_at_a_time_when_asked() {
     // Build "a" waits for a file that build "b" writes: only parallel builds can both pass.
+    // Up to 30 s: a VM test on the other core can hold "b" back for seconds.
     let dir = tempfile::tempdir().unwrap();
     let template = serde_json::json!({
         "builders": [null_build("a"), null_build("b")],
         "provisioners": [
             {"type": "shell-local", "only": ["a"], "inline": [
-                "for i in $(seq 1 100); do [ -f b-was-here ] && exit 0; sleep 0.1; done; exit 7"
+                "for i in $(seq 1 300); do [ -f b-was-here ] && exit 0; sleep 0.1; done; exit 7"
             ]},
             {"type": "shell-local", "only": ["b"], "inline": ["touch b-was-here"]}
         ]

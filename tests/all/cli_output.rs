@@ -18,6 +18,10 @@ snapshot!(
     ["validate", "-syntax-only", "required-vars.json"]
 );
 snapshot!(json_syntax_error, ["validate", "syntax-error.json"]);
+snapshot!(
+    qemu_config_errors_in_packers_words,
+    ["validate", "qemu-config-errors.json"]
+);
 snapshot!(yaml_syntax_error, ["validate", "syntax-error.yaml"]);
 snapshot!(duplicate_key, ["validate", "duplicate-key.json"]);
 snapshot!(unknown_root_key, ["validate", "unknown-root-key.json"]);

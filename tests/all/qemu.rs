@@ -301,3 +301,34 @@ fn a_build_that_fails_leaves_no_vm_and_no_output() {
         String::from_utf8_lossy(&ps.stdout)
     );
 }
+
+/// Packer's `stepPrepareOutputDir`: an existing output directory is an error naming it unless
+/// `--force`, and is kept. No QEMU is needed to get there.
+#[test]
+fn an_existing_output_directory_is_an_error_unless_forced() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::write(dir.join("source.qcow2"), "not really a disk").unwrap();
+    std::fs::create_dir_all(dir.join("output-vm")).unwrap();
+    std::fs::write(dir.join("output-vm/keep.txt"), "mine").unwrap();
+    let template = serde_json::json!({
+        "builders": [{
+            "type": "qemu", "name": "vm", "iso_url": "source.qcow2", "iso_checksum": "none",
+            "disk_image": true, "headless": true, "communicator": "none",
+        }],
+    });
+    let run = kiln_build(dir, &template);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("Output directory exists: ")
+            && run
+                .stderr
+                .contains("Use the force flag to delete it prior to building."),
+        "{}",
+        run.transcript()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("output-vm/keep.txt")).unwrap(),
+        "mine"
+    );
+}

@@ -237,6 +237,24 @@ struct DiskArgs {
     args: Vec<String>,
 }
 
+/// Packer's `PACKER_KEY_INTERVAL` (or `KILN_KEY_INTERVAL`), which `boot_key_interval` overrides:
+/// one key event per interval, as Packer types. Unset, kiln types in batches.
+fn key_interval_from_env(log: &BuildLog) -> Result<Duration, PluginError> {
+    for name in ["KILN_KEY_INTERVAL", "PACKER_KEY_INTERVAL"] {
+        if let Ok(text) = std::env::var(name)
+            && !text.is_empty()
+        {
+            let d = kiln_template::duration::parse_go_duration(&text)
+                .map_err(|e| PluginError::failed(format!("{name}: {e}")))?;
+            log.message(&format!(
+                "{name}={text}: typing one key event every {text}, as Packer does"
+            ));
+            return Ok(d.magnitude);
+        }
+    }
+    Ok(Duration::ZERO)
+}
+
 impl MachineHandle {
     /// Types a boot command (Packer's key syntax, rendered). The text is never logged: it may
     /// hold secrets; only its size and timing are.
@@ -247,7 +265,10 @@ impl MachineHandle {
                 message: e.to_string(),
             }])
         })?;
-        let interval = Duration::from_millis(u64::from(key_interval_ms));
+        let interval = match key_interval_ms {
+            0 => key_interval_from_env(&self.log)?,
+            ms => Duration::from_millis(u64::from(ms)),
+        };
         let report = self
             .machine
             .send_keys(&actions, interval, &self.cancel)

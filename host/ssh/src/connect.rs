@@ -244,7 +244,7 @@ async fn attempt(
         None => {
             let tcp = tcp_connect(&config.host, config.port).await?;
             let handle =
-                handshake(russh_config, tcp, &config.credentials, &config.target()).await?;
+                handshake_tcp(russh_config, tcp, &config.credentials, &config.target()).await?;
             Ok(Connection {
                 handle,
                 _bastion: None,
@@ -257,7 +257,7 @@ async fn attempt(
                 bastion.credentials.username, bastion.host, bastion.port
             );
             let tcp = tcp_connect(&bastion.host, bastion.port).await?;
-            let jump = handshake(russh_config, tcp, &bastion.credentials, &target).await?;
+            let jump = handshake_tcp(russh_config, tcp, &bastion.credentials, &target).await?;
             let channel = jump
                 .channel_open_direct_tcpip(
                     config.host.as_str(),
@@ -293,7 +293,14 @@ async fn attempt(
 /// when it writes two small messages in a row (the host keys it announces after
 /// authentication, then the reply to the first channel) the second waits for our ACK, which
 /// the kernel would delay by 40 ms.
-struct QuickAck(tokio::net::TcpStream);
+///
+/// It also notes whether the peer sent anything at all: a port that accepts and then says
+/// nothing (or closes) is not an SSH server failing a handshake but one not there yet. QEMU's
+/// user-mode port forward accepts on the host while the guest's sshd is still booting.
+struct QuickAck {
+    tcp: tokio::net::TcpStream,
+    received: Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl tokio::io::AsyncRead for QuickAck {
     fn poll_read(
@@ -302,10 +309,12 @@ impl tokio::io::AsyncRead for QuickAck {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let polled = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf);
         if buf.filled().len() > before {
+            self.received
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             #[cfg(target_os = "linux")]
-            let _ = self.0.set_quickack(true);
+            let _ = self.tcp.set_quickack(true);
         }
         polled
     }
@@ -317,7 +326,7 @@ impl tokio::io::AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -325,25 +334,25 @@ impl tokio::io::AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.tcp.is_write_vectored()
     }
 
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
 
@@ -351,7 +360,10 @@ async fn tcp_connect(host: &str, port: u16) -> Result<QuickAck, Attempt> {
     match tokio::time::timeout(ATTEMPT_LIMIT, tokio::net::TcpStream::connect((host, port))).await {
         Ok(Ok(tcp)) => {
             let _ = tcp.set_nodelay(true);
-            Ok(QuickAck(tcp))
+            Ok(QuickAck {
+                tcp,
+                received: Arc::default(),
+            })
         }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             Err(Attempt::Unreachable(format!(
@@ -368,15 +380,22 @@ async fn tcp_connect(host: &str, port: u16) -> Result<QuickAck, Attempt> {
     }
 }
 
-fn closed_before_banner(e: &russh::Error) -> bool {
-    use std::io::ErrorKind;
-    match e {
-        russh::Error::HUP | russh::Error::Disconnect => true,
-        russh::Error::IO(io) => matches!(
-            io.kind(),
-            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
-        ),
-        _ => false,
+/// [`handshake`] over TCP: a failure before the peer sent a single byte does not count against
+/// `ssh_handshake_attempts` (see [`QuickAck`]); the wait goes on until `ssh_timeout`.
+async fn handshake_tcp(
+    russh_config: &Arc<client::Config>,
+    tcp: QuickAck,
+    credentials: &Credentials,
+    target: &str,
+) -> Result<Handle<AcceptHostKey>, Attempt> {
+    let received = Arc::clone(&tcp.received);
+    match handshake(russh_config, tcp, credentials, target).await {
+        Err(Attempt::Handshake(_)) if !received.load(std::sync::atomic::Ordering::Relaxed) => {
+            Err(Attempt::Unreachable(format!(
+                "{target} accepted the connection but no SSH server answered on it (a port forward to a machine whose sshd is not up yet?)"
+            )))
+        }
+        other => other,
     }
 }
 
@@ -392,15 +411,6 @@ where
     let connecting = client::connect_stream(Arc::clone(russh_config), stream, AcceptHostKey);
     let mut handle = match tokio::time::timeout(ATTEMPT_LIMIT, connecting).await {
         Ok(Ok(handle)) => handle,
-        // A port that accepts and then closes before SSH says anything is not an SSH server
-        // failing a handshake but one not there yet: QEMU's user-mode port forward accepts on
-        // the host while the guest's sshd is still booting. It does not use up
-        // `ssh_handshake_attempts`.
-        Ok(Err(e)) if closed_before_banner(&e) => {
-            return Err(Attempt::Unreachable(format!(
-                "{target} accepted the connection but closed it before SSH answered (a port forward to a machine whose sshd is not up yet?)"
-            )));
-        }
         Ok(Err(e)) => {
             return Err(Attempt::Handshake(format!(
                 "SSH handshake with {target} failed: {e}"

@@ -231,11 +231,15 @@ impl Capabilities {
     /// A path as the plugin meant it: relative ones are relative to the output directory
     /// (the working directory, as in Packer).
     pub fn resolve(&self, path: &str) -> PathBuf {
-        let p = Path::new(path);
-        if p.is_absolute() {
-            p.to_path_buf()
+        self.resolve_path(Path::new(path))
+    }
+
+    /// [`Capabilities::resolve`] for a path a host-side type already holds.
+    pub(crate) fn resolve_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
         } else {
-            self.build.output_dir.join(p)
+            self.build.output_dir.join(path)
         }
     }
 

@@ -49,11 +49,16 @@ impl HttpServer {
 
     /// Stops the server now rather than at the end of the build.
     pub async fn stop(&self) {
-        let server = self.server.lock().ok().and_then(|mut s| s.take());
-        if let Some(server) = server {
-            server.stop().await;
-        }
+        stop_once(&self.server).await;
         self.ledger.forget(self.entry);
+    }
+}
+
+/// Stops the server unless it was stopped already (by its plugin, or by the ledger).
+async fn stop_once(server: &Mutex<Option<kiln_httpd::Server>>) {
+    let server = server.lock().ok().and_then(|mut s| s.take());
+    if let Some(server) = server {
+        server.stop().await;
     }
 }
 
@@ -80,10 +85,7 @@ impl Release for StopServer {
         false
     }
     async fn release(self: Box<Self>) {
-        let server = self.server.lock().ok().and_then(|mut s| s.take());
-        if let Some(server) = server {
-            server.stop().await;
-        }
+        stop_once(&self.server).await;
     }
 }
 
@@ -91,9 +93,9 @@ impl Capabilities {
     /// Starts the build's HTTP server: the directory must be readable under the grant (links
     /// in it included), and the address it binds must be allowed (`capabilities.http_bind`).
     pub async fn http_serve(&self, settings: HttpSettings) -> Result<HttpServer, PluginError> {
-        if let Some(dir) = &settings.directory {
-            let dir = self.resolve(&dir.display().to_string());
-            self.allow(Use::Read(&dir))?;
+        let directory = settings.directory.as_ref().map(|d| self.resolve_path(d));
+        if let Some(dir) = &directory {
+            self.allow(Use::Read(dir))?;
             if !dir.is_dir() {
                 return Err(PluginError::failed(format!(
                     "http_directory {} is not a directory",
@@ -117,9 +119,7 @@ impl Capabilities {
         }
         let server = kiln_httpd::Server::start(
             kiln_httpd::Settings {
-                directory: settings
-                    .directory
-                    .map(|d| self.resolve(&d.display().to_string())),
+                directory,
                 content: settings.content,
                 bind_address: settings.bind_address,
                 port_min: settings.port_min,

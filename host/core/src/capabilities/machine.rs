@@ -140,10 +140,6 @@ impl Capabilities {
         })
     }
 
-    fn resolve_path(&self, path: &Path) -> PathBuf {
-        self.resolve(&path.display().to_string())
-    }
-
     /// A driver action that needs no machine: qemu-img's `create-disk`, `create-overlay`,
     /// `convert-disk`, `resize-disk` and `disk-info`, JSON in and out.
     pub async fn hypervisor_invoke(

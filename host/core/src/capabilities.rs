@@ -25,9 +25,13 @@ pub use kiln_policy::{Decision, Grant, Use};
 mod fetch;
 mod http;
 mod machine;
+mod media;
+mod ssh_login;
 
 pub use http::{HttpServer, HttpSettings};
+pub use kiln_ssh::Handover;
 pub use machine::MachineHandle;
+pub use ssh_login::SshLogin;
 
 /// A denial as the plugin sees it: the rule, the file it came from, and whom it was for.
 fn denied(grant: &Grant, denial: &kiln_policy::Denial) -> PluginError {

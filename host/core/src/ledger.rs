@@ -41,6 +41,8 @@ enum Entry {
         label: String,
     },
     TempDir(PathBuf),
+    /// A file made for the build's own use (a floppy or CD image): removed however it ends.
+    TempFile(PathBuf),
     /// A file or directory a plugin produced: removed unless the build succeeded.
     Artifact(PathBuf),
     Custom(Box<dyn Release>),
@@ -51,6 +53,7 @@ impl Entry {
         match self {
             Entry::ProcessGroup { pgid, label } => format!("process group {pgid} ({label})"),
             Entry::TempDir(p) => format!("temporary directory {}", p.display()),
+            Entry::TempFile(p) => format!("temporary file {}", p.display()),
             Entry::Artifact(p) => format!("artifact {}", p.display()),
             Entry::Custom(r) => r.describe(),
         }
@@ -90,6 +93,10 @@ impl Ledger {
 
     pub fn record_temp_dir(&self, path: PathBuf) -> EntryId {
         self.push(Entry::TempDir(path))
+    }
+
+    pub fn record_temp_file(&self, path: PathBuf) -> EntryId {
+        self.push(Entry::TempFile(path))
     }
 
     pub fn record_artifact(&self, path: PathBuf) -> EntryId {
@@ -137,7 +144,9 @@ impl Ledger {
             }
             match entry {
                 Entry::ProcessGroup { pgid, .. } => end_process_group(pgid).await,
-                Entry::TempDir(path) | Entry::Artifact(path) => remove_path(&path).await,
+                Entry::TempDir(path) | Entry::TempFile(path) | Entry::Artifact(path) => {
+                    remove_path(&path).await;
+                }
                 Entry::Custom(release) => release.release().await,
             }
             tracing::debug!(entry = %description, "ledger: released");
@@ -205,12 +214,16 @@ mod tests {
         let artifact = dir.path().join("image.qcow2");
         std::fs::create_dir(&scratch).unwrap();
         std::fs::write(&artifact, b"disk").unwrap();
+        let floppy = dir.path().join("floppy.img");
+        std::fs::write(&floppy, b"fat").unwrap();
         let ledger = Ledger::new();
         ledger.record_temp_dir(scratch.clone());
         ledger.record_artifact(artifact.clone());
+        ledger.record_temp_file(floppy.clone());
 
         ledger.release(Outcome::Success).await;
         assert!(!scratch.exists());
+        assert!(!floppy.exists());
         assert!(artifact.exists());
         assert_eq!(ledger.len(), 1, "the artifact stays recorded");
 

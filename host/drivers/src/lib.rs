@@ -8,7 +8,10 @@
 //! - [`qmp`]: the QMP client (commands matched to replies by id, events apart);
 //! - [`qemu`]: [`MachineSpec`] (the JSON a plugin sends, with Packer's defaults), the pure
 //!   [`command_line()`], and [`Machine`], the running process with its ports and QMP;
-//! - [`disk`]: `qemu-img` (create, overlay, resize, convert, info) and `disk_size` parsing.
+//! - [`disk`]: `qemu-img` (create, overlay, resize, convert, info) and `disk_size` parsing;
+//! - [`media`]: the floppy (`floppy_files`, FAT12 written natively) and the CD (`cd_files`, an
+//!   ISO from xorriso or another of Packer's tools) made from host files, with Packer's
+//!   patterns ([`media::glob`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +34,7 @@
 pub mod boot_command;
 pub mod disk;
 pub mod keys;
+pub mod media;
 pub mod qemu;
 pub mod qmp;
 pub mod typing;

@@ -157,17 +157,18 @@ pub struct Config {
     #[serde(default, deserialize_with = "weak::string")]
     pub http_bind_address: String,
 
-    // ---- extra media
+    // ---- extra media: a floppy and a CD made from files (`media.rs`)
+    /// Files, directories and patterns, each file at the floppy's root.
     #[serde(default, deserialize_with = "weak::strings")]
     pub floppy_files: Vec<String>,
+    /// Directories (and patterns) copied with their trees.
     #[serde(default, deserialize_with = "weak::strings")]
     pub floppy_dirs: Vec<String>,
     #[serde(default, deserialize_with = "weak::string")]
     pub floppy_label: String,
+    /// Files at the CD's root, directories with their trees, patterns.
     #[serde(default, deserialize_with = "weak::strings")]
     pub cd_files: Vec<String>,
-    /// Only with `cd_files`, which this version refuses.
-    #[allow(dead_code)]
     #[serde(default, deserialize_with = "weak::string")]
     pub cd_label: String,
 
@@ -256,7 +257,134 @@ fn one_of(problems: &mut Problems, key: &str, value: &str, allowed: &[&str], mes
     }
 }
 
+/// The wildcards that make a path a pattern to Packer (`strings.ContainsAny(path, "*?[")`).
+fn is_pattern(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+/// Whether `pattern` is well formed as Go's `filepath.Match` reads it (the host expands it):
+/// `\` escapes a character; a class `[...]`/`[^...]` holds one or more characters or ranges
+/// `a-z`, where an unescaped `-` or `]` cannot start or end a range; each `/`-separated
+/// component on its own.
+fn is_valid_pattern(pattern: &str) -> bool {
+    pattern
+        .split('/')
+        .all(|component| valid_component(component).is_some())
+}
+
+/// `Some` when `component` is well formed.
+fn valid_component(component: &str) -> Option<()> {
+    let mut chars = component.chars().peekable();
+    // One character of a class: escaped, or anything but the `-` and `]` around ranges.
+    let class_char = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| match chars.next()? {
+        '-' | ']' => None,
+        '\\' => chars.next().map(drop),
+        _ => Some(()),
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next()?;
+            }
+            '[' => {
+                chars.next_if_eq(&'^');
+                let mut ranges = 0;
+                while ranges == 0 || chars.next_if_eq(&']').is_none() {
+                    class_char(&mut chars)?;
+                    if chars.next_if_eq(&'-').is_some() {
+                        class_char(&mut chars)?;
+                    }
+                    ranges += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(())
+}
+
+/// An I/O error without its errno (`(os error 44)`), which names nothing a user knows.
+fn reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(i)) => text[..i].to_owned(),
+        _ => text,
+    }
+}
+
+/// Whether this component can see `path` to check it: it lies in the template, output or
+/// temporary directory (`..` resolved as written), the directories every build grants. Of
+/// any other path WASI would say "No such file or directory" where the truth may be "not
+/// granted"; the host checks those against the policy, and says which, when it makes the
+/// medium.
+fn visible(build: &BuildInfo, path: &str) -> bool {
+    use std::path::{Component, PathBuf};
+    let mut normal = PathBuf::new();
+    for component in build.resolve(path).components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    [&build.template_dir, &build.output_dir, &build.temp_dir]
+        .into_iter()
+        .any(|dir| !dir.is_empty() && normal.starts_with(dir))
+}
+
 impl Config {
+    /// Packer's `FloppyConfig.Prepare` and `CDConfig.Prepare`: each path exists, each pattern
+    /// is well formed (what it matches is the build's business, as in Packer); and the labels
+    /// fit their file systems, which Packer leaves to the build to find out. A path this
+    /// component cannot see (outside the build's directories, or a link out of them) is the
+    /// host's to check when it makes the medium.
+    fn check_media(&self, build: &BuildInfo, problems: &mut Problems) {
+        for (key, what, paths) in [
+            ("floppy_files", "Bad Floppy disk file", &self.floppy_files),
+            (
+                "floppy_dirs",
+                "Bad Floppy disk directory",
+                &self.floppy_dirs,
+            ),
+            ("cd_files", "Bad CD disk file", &self.cd_files),
+        ] {
+            for (i, path) in paths.iter().enumerate() {
+                let problem = if is_pattern(path) {
+                    (!is_valid_pattern(path)).then(|| "syntax error in pattern".to_owned())
+                } else if visible(build, path) {
+                    std::fs::metadata(build.resolve(path))
+                        .err()
+                        .filter(|e| e.kind() != std::io::ErrorKind::PermissionDenied)
+                        .map(|e| reason(&e))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    problems.add(format!("{key}[{i}]"), format!("{what} '{path}': {problem}"));
+                }
+            }
+        }
+        let fat_label = |b: u8| b.is_ascii_alphanumeric() || b" !#$%&'()-@^_`{}~".contains(&b);
+        if !(self.floppy_files.is_empty() && self.floppy_dirs.is_empty())
+            && (self.floppy_label.len() > 11
+                || self.floppy_label.starts_with(' ')
+                || !self.floppy_label.bytes().all(fat_label))
+        {
+            problems.add(
+                "floppy_label",
+                "floppy_label is a FAT volume label: at most 11 ASCII letters, digits, spaces or !#$%&'()-@^_`{}~",
+            );
+        }
+        if !self.cd_files.is_empty() && self.cd_label.chars().count() > 32 {
+            problems.add(
+                "cd_label",
+                "cd_label is an ISO 9660 volume id: at most 32 characters",
+            );
+        }
+    }
+
     /// Packer's `Prepare`: defaults, then every check at once. Idempotent: each call of the
     /// component prepares the config again before its work.
     pub fn prepare(&mut self, build: &BuildInfo, problems: &mut Problems) -> Checked {
@@ -279,7 +407,9 @@ impl Config {
         default(&mut self.vnc_bind_address, "127.0.0.1");
         default(&mut self.http_bind_address, "0.0.0.0");
         default(&mut self.iso_target_extension, "iso");
-        default(&mut self.floppy_label, "floppy");
+        // Packer's StepCreateFloppy and StepCreateCD label their media "packer".
+        default(&mut self.floppy_label, "packer");
+        default(&mut self.cd_label, "packer");
         default(&mut self.disk_size, "40960M");
         if self.memory < 10 {
             self.memory = 512;
@@ -488,6 +618,9 @@ impl Config {
             })
             .collect();
 
+        // ---- the floppy and the CD
+        self.check_media(build, problems);
+
         // ---- what this version cannot do, said rather than ignored
         for (set, key, what) in [
             (
@@ -499,16 +632,6 @@ impl Config {
                 self.vnc_use_password,
                 "vnc_use_password",
                 "a VNC password (vnc_use_password)",
-            ),
-            (
-                !self.floppy_files.is_empty() || !self.floppy_dirs.is_empty(),
-                "floppy_files",
-                "floppy images (floppy_files, floppy_dirs)",
-            ),
-            (
-                !self.cd_files.is_empty(),
-                "cd_files",
-                "CD images from files (cd_files)",
             ),
             (
                 !self.iso_target_path.is_empty(),
@@ -552,6 +675,163 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory of its own for a test, removed after it.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("kiln-builder-qemu-{test}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn build(output_dir: &std::path::Path) -> BuildInfo {
+        BuildInfo {
+            name: "vm".into(),
+            builder_type: "qemu".into(),
+            run_id: "r".into(),
+            template_dir: "/t".into(),
+            output_dir: output_dir.display().to_string(),
+            temp_dir: "/tmp/x".into(),
+            force: false,
+            debug: false,
+        }
+    }
+
+    /// The config with an ISO and `extra`, prepared in `dir`: the problems, as `key: message`.
+    fn prepared(dir: &std::path::Path, extra: serde_json::Value) -> (Config, Vec<String>) {
+        let mut value = serde_json::json!({"iso_url": "d.iso", "iso_checksum": "none"});
+        if let (Some(all), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+            all.extend(extra.clone());
+        }
+        let mut config: Config = serde_json::from_value(value).unwrap();
+        let mut problems = Problems::new();
+        config.prepare(&build(dir), &mut problems);
+        let problems = match problems.finish() {
+            Ok(()) => Vec::new(),
+            Err(list) => list
+                .into_iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect(),
+        };
+        (config, problems)
+    }
+
+    #[test]
+    fn media_labels_default_to_packers() {
+        let dir = Scratch::new("labels");
+        let (config, problems) = prepared(dir.path(), serde_json::json!({}));
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(config.floppy_label, "packer");
+        assert_eq!(config.cd_label, "packer");
+        let (config, _) = prepared(
+            dir.path(),
+            serde_json::json!({"floppy_label": "WINDRIVERS", "cd_label": "cidata"}),
+        );
+        assert_eq!(config.floppy_label, "WINDRIVERS");
+        assert_eq!(config.cd_label, "cidata");
+    }
+
+    #[test]
+    fn media_files_must_exist_and_patterns_be_well_formed() {
+        let dir = Scratch::new("files");
+        std::fs::create_dir_all(dir.path().join("http")).unwrap();
+        std::fs::write(dir.path().join("http/preseed.cfg"), "d-i").unwrap();
+        let (config, problems) = prepared(
+            dir.path(),
+            serde_json::json!({
+                "floppy_files": ["http/preseed.cfg", "http/*.cfg", "http", "missing.cfg", "bad["],
+                "floppy_dirs": ["http", "nodir", "no-match-is-fine/*"],
+                "cd_files": ["meta-data", "http/[a-]"],
+            }),
+        );
+        assert_eq!(
+            problems,
+            [
+                "floppy_files[3]: Bad Floppy disk file 'missing.cfg': No such file or directory",
+                "floppy_files[4]: Bad Floppy disk file 'bad[': syntax error in pattern",
+                "floppy_dirs[1]: Bad Floppy disk directory 'nodir': No such file or directory",
+                "cd_files[0]: Bad CD disk file 'meta-data': No such file or directory",
+                "cd_files[1]: Bad CD disk file 'http/[a-]': syntax error in pattern",
+            ]
+        );
+        // The patterns go to the host as written: it expands them.
+        assert_eq!(config.floppy_files[1], "http/*.cfg");
+        // What lies outside the build's directories is the host's to check (against the
+        // policy): to this component it would only look missing.
+        let (_, problems) = prepared(
+            dir.path(),
+            serde_json::json!({"floppy_files": ["/etc/hostname", "../elsewhere/x.cfg"],
+                               "cd_files": ["/nonexistent/meta-data"]}),
+        );
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn media_labels_fit_their_file_systems() {
+        let dir = Scratch::new("fit");
+        std::fs::write(dir.path().join("a.cfg"), "a").unwrap();
+        let (_, problems) = prepared(
+            dir.path(),
+            serde_json::json!({
+                "floppy_files": ["a.cfg"], "floppy_label": "twelve_chars",
+                "cd_files": ["a.cfg"], "cd_label": "x".repeat(33),
+            }),
+        );
+        assert_eq!(
+            problems,
+            [
+                "floppy_label: floppy_label is a FAT volume label: at most 11 ASCII letters, digits, spaces or !#$%&'()-@^_`{}~",
+                "cd_label: cd_label is an ISO 9660 volume id: at most 32 characters",
+            ]
+        );
+        // Unused, a label is not checked; within bounds, it is fine.
+        let (_, problems) = prepared(
+            dir.path(),
+            serde_json::json!({"floppy_label": "twelve_chars", "cd_label": "x".repeat(33)}),
+        );
+        assert_eq!(problems, Vec::<String>::new());
+        let (_, problems) = prepared(
+            dir.path(),
+            serde_json::json!({"floppy_files": ["a.cfg"], "floppy_label": "kiln-answer",
+                               "cd_files": ["a.cfg"], "cd_label": "x".repeat(32)}),
+        );
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn patterns_as_go_reads_them() {
+        for good in [
+            "*.cfg",
+            "a?c",
+            "[abc]",
+            "[^a-z]",
+            "[\\-]",
+            "a\\*b",
+            "dir/[0-9]*/x",
+        ] {
+            assert!(is_valid_pattern(good), "{good}");
+        }
+        for bad in [
+            "[", "[]", "[]a]", "[-a]", "[a-]", "[a-b-c]", "a\\", "[^]", "a[/b]",
+        ] {
+            assert!(!is_valid_pattern(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_are_megabytes_unless_they_say_otherwise() {

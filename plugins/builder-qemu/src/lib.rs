@@ -3,12 +3,14 @@
 //! the keyboard, qemu-img, the HTTP server and the download cache; this component decides
 //! what to ask of them.
 //!
-//! Steps: retrieve the ISO (or disk image) → prepare the output directory → create, copy or
-//! overlay the disks and resize → start the HTTP server → start QEMU (ports for SSH and VNC)
-//! → wait `boot_wait` → type the boot command → connect → provision → shut down → compact.
+//! Steps: retrieve the ISO (or disk image) → prepare the output directory → make the floppy
+//! and the CD (`floppy_files`, `cd_files`) → create, copy or overlay the disks and resize →
+//! start the HTTP server → start QEMU (ports for SSH and VNC) → wait `boot_wait` → type the
+//! boot command → connect → provision → shut down → compact.
 
 mod config;
 mod machine;
+mod media;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -90,9 +92,10 @@ fn run(
         extension: config.iso_target_extension.clone(),
     })?);
 
-    // 2. The output directory.
+    // 2. The output directory, then the floppy and the CD (StepCreateFloppy, StepCreateCD).
     let output = build.resolve(&config.output_directory);
     prepare_output_dir(&output, build.force)?;
+    let media = media::create(config, build)?;
 
     // 3. Disks.
     let disk = output.join(&config.vm_name);
@@ -117,6 +120,7 @@ fn run(
         communicator,
         &disks,
         (!config.disk_image).then_some(&source),
+        &media,
         &output,
     );
     let vm = hypervisor::start("qemu", &spec.to_string())?;
@@ -154,7 +158,13 @@ fn run(
     build_hooks::provision(&session, &data)?;
 
     // 8. Shut down.
-    shutdown(&vm, &session, config, checked)?;
+    shutdown(
+        &vm,
+        &session,
+        config,
+        checked,
+        communicator.kind() == "none",
+    )?;
     drop(session);
     vm.destroy()?;
     drop(server);
@@ -225,8 +235,23 @@ fn shutdown(
     session: &kiln_plugin_sdk::Session,
     config: &Config,
     checked: &Checked,
+    no_communicator: bool,
 ) -> Result<(), Error> {
     let timeout = u64::try_from(checked.shutdown_timeout.as_millis()).unwrap_or(u64::MAX);
+    // As Packer: with `communicator: none` the machine is expected to power itself off (the
+    // installer's last step, say); kiln waits up to shutdown_timeout for that.
+    if no_communicator && config.shutdown_command.is_empty() {
+        log::say("Waiting for shutdown...");
+        if vm.wait_stopped(timeout)? {
+            return Ok(());
+        }
+        vm.stop(true)?;
+        return Err(Error::Timeout(format!(
+            "Failed to shutdown: the machine did not power off by itself within {} \
+             (shutdown_timeout)",
+            show(checked.shutdown_timeout)
+        )));
+    }
     if config.shutdown_command.is_empty() {
         log::say("Halting the virtual machine (ACPI power button)...");
         vm.invoke("powerdown", "{}")?;

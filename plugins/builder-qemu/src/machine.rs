@@ -9,6 +9,7 @@ use kiln_plugin_sdk::{Error, log};
 use serde_json::{Value, json};
 
 use crate::config::{Checked, Config};
+use crate::media::Media;
 
 fn qemu_img(action: &str, arguments: Value) -> Result<Value, Error> {
     let out = hypervisor::invoke("qemu", action, &arguments.to_string())?;
@@ -82,12 +83,14 @@ pub fn compact(config: &Config, disk: &Path) -> Result<(), Error> {
     })
 }
 
-/// The machine as the host's driver reads it.
+/// The machine as the host's driver reads it: the installation ISO (if any) then the
+/// `cd_files` CD as CD-ROM drives, the `floppy_files` floppy as `-fda`.
 pub fn spec(
     config: &Config,
     communicator: &Communicator,
     disks: &[PathBuf],
     iso: Option<&PathBuf>,
+    media: &Media,
     output: &Path,
 ) -> Value {
     // Packer puts QMP's socket at <output>/<vm_name>.monitor when asked (`qmp_enable`); kiln
@@ -114,9 +117,10 @@ pub fn spec(
         "disk_cache": config.disk_cache,
         "disk_discard": config.disk_discard,
         "disk_detect_zeroes": config.disk_detect_zeroes,
-        "cdroms": iso.into_iter().collect::<Vec<_>>(),
+        "cdroms": iso.into_iter().chain(&media.cd).collect::<Vec<_>>(),
         "cdrom_interface": config.cdrom_interface,
         "boot_from_cdrom": iso.is_some(),
+        "floppy": media.floppy,
         "net_device": config.net_device,
         "ssh_guest_port": guest_port,
         "host_port_min": config.host_port_min,

@@ -19,7 +19,7 @@ use crate::plugin::PluginError;
 use crate::ui::BuildLog;
 
 /// The driver's log lines in the build's UI.
-struct Observer(BuildLog);
+pub(super) struct Observer(pub(super) BuildLog);
 
 impl qemu::Observer for Observer {
     fn say(&self, line: &str) {
@@ -62,7 +62,7 @@ impl Release for KillMachine {
     }
 }
 
-fn driver_error(e: impl std::fmt::Display) -> PluginError {
+pub(super) fn driver_error(e: impl std::fmt::Display) -> PluginError {
     PluginError::failed(e.to_string())
 }
 
@@ -141,7 +141,8 @@ impl Capabilities {
     }
 
     /// A driver action that needs no machine: qemu-img's `create-disk`, `create-overlay`,
-    /// `convert-disk`, `resize-disk` and `disk-info`, JSON in and out.
+    /// `convert-disk`, `resize-disk` and `disk-info`, and the media `create-floppy` and
+    /// `create-cd` (`capabilities/media.rs`), JSON in and out.
     pub async fn hypervisor_invoke(
         &self,
         driver: &str,
@@ -150,6 +151,9 @@ impl Capabilities {
     ) -> Result<String, PluginError> {
         self.allow(Use::Hypervisor(driver))?;
         only_qemu(driver)?;
+        if matches!(action, "create-floppy" | "create-cd") {
+            return self.create_medium(action, arguments).await;
+        }
         let args: DiskArgs = serde_json::from_str(arguments)
             .map_err(|e| PluginError::failed(format!("{action}: {e}")))?;
         let img = QemuImg::find().map_err(driver_error)?;

@@ -33,6 +33,7 @@ wit_bindgen::generate!({
             import kiln:plugin/template@0.1.0;
             import kiln:plugin/local-exec@0.1.0;
             import kiln:plugin/archive@0.1.0;
+            import kiln:plugin/ssh-login@0.1.0;
         }
     ",
     path: "wit",
@@ -75,6 +76,7 @@ pub mod provisioner_world {
             "kiln:plugin/artifacts@0.1.0": crate::bindings::kiln::plugin::artifacts,
             "kiln:plugin/template@0.1.0": crate::bindings::kiln::plugin::template,
             "kiln:plugin/local-exec@0.1.0": crate::bindings::kiln::plugin::local_exec,
+            "kiln:plugin/ssh-login@0.1.0": crate::bindings::kiln::plugin::ssh_login,
         },
         pub_export_macro: true,
         export_macro_name: "export",

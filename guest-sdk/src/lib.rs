@@ -67,8 +67,9 @@ pub mod plugin;
 pub mod template;
 
 /// The contract's host interfaces as generated, for what the helpers do not wrap:
-/// `host::local_exec::run`, `host::archive::create`, `host::download::fetch`,
-/// `host::connector::connect`, `host::build_hooks::provision`, `host::hypervisor`, ...
+/// `host::local_exec::run`, `host::ssh_login::open`, `host::archive::create`,
+/// `host::download::fetch`, `host::connector::connect`, `host::build_hooks::provision`,
+/// `host::hypervisor`, ...
 pub mod host {
     pub use crate::bindings::kiln::plugin::*;
 }

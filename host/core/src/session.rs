@@ -56,6 +56,11 @@ pub trait Session: Send + Sync {
     /// Called once the provisioners have run (`ssh_clear_authorized_keys` removes the
     /// temporary key here, as Packer's step after provisioning does).
     async fn provisioned(&self) {}
+    /// The SSH connection's settings, credentials included, for the host to hand a login to
+    /// a host program (`ssh-login`); none for any other kind of session.
+    fn ssh_config(&self) -> Option<&kiln_ssh::Config> {
+        None
+    }
 }
 
 /// `communicator: none`: no connection; anything that needs one fails saying so.

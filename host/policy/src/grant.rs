@@ -50,6 +50,13 @@ pub enum Use<'a> {
     },
     /// A host command; `argv[0]` is the program.
     LocalExec(&'a [String]),
+    /// Handing a session's SSH login to host commands (Ansible connecting to the machine by
+    /// itself): allowed to a plugin that may run host commands, for an address the
+    /// communicator may reach.
+    SshLogin {
+        host: &'a str,
+        port: u16,
+    },
     /// Reading a host environment variable.
     Env(&'a str),
     Hypervisor(&'a str),
@@ -231,6 +238,31 @@ impl Grant {
                         "capabilities.local_exec",
                         &self.local_exec.source,
                     ))
+                }
+            }
+            Use::SshLogin { host, port } => {
+                if !self.local_exec.value {
+                    Some(Denial::new(
+                        format!(
+                            "handing the SSH login to {} to host commands",
+                            endpoint(None, host, port)
+                        ),
+                        Relation::NotAllowedBy,
+                        "capabilities.local_exec",
+                        &self.local_exec.source,
+                    ))
+                } else if self
+                    .communicator
+                    .values()
+                    .any(|p| p.matches(None, host, port))
+                {
+                    None
+                } else {
+                    deny(
+                        format!("SSH login to {}", endpoint(None, host, port)),
+                        "capabilities.communicator",
+                        &self.communicator.source,
+                    )
                 }
             }
             Use::Env(name) => {

@@ -51,10 +51,10 @@
 //! Why the defaults are what they are: with no file at all kiln serves a single user running
 //! their own templates, so the template's directory is readable, the output directory
 //! writable, kiln's own plugins and the user's Rhai scripts trusted as the template itself is
-//! (first-party builders download, `shell-local` and Rhai run host commands), and third-party
-//! components get no network and no host commands. The limits (1 GiB per instance, 4 hours per
-//! call, 24 for a builder, which runs a whole OS install in one call, 64 MiB of UI output) are
-//! far above any honest plugin and low enough that a runaway one ends.
+//! (first-party builders download, `shell-local`, `ansible` and Rhai run host commands), and
+//! third-party components get no network and no host commands. The limits (1 GiB per instance,
+//! 4 hours per call, 24 for a builder, which runs a whole OS install in one call, 64 MiB of UI
+//! output) are far above any honest plugin and low enough that a runaway one ends.
 
 mod allow_list;
 mod explain;

@@ -124,7 +124,8 @@ pub(crate) struct OverrideRule {
 impl Default for EffectivePolicy {
     /// Kiln's default, for a single user with no policy file: first-party plugins, Rhai and
     /// the components the user installed run; they read the template's directory and write the
-    /// output directory; first-party `shell-local` and Rhai scripts may run host commands;
+    /// output directory; first-party `shell-local` and `ansible` (which runs
+    /// `ansible-playbook` on the host) and Rhai scripts may run host commands;
     /// first-party builders may download, third-party plugins reach no network; the
     /// communicator may go anywhere.
     fn default() -> EffectivePolicy {
@@ -163,6 +164,7 @@ impl Default for EffectivePolicy {
                 local_exec: AllowList::new(
                     [
                         ExecTarget::FirstParty("shell-local".into()),
+                        ExecTarget::FirstParty("ansible".into()),
                         ExecTarget::Rhai,
                     ],
                     d,

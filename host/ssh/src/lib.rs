@@ -41,7 +41,7 @@ mod shell_quote;
 mod tree;
 
 pub use client::{Client, ExitStatus, Stream, with_environment};
-pub use config::{Bastion, Config, Credentials, Secret, TransferMethod};
+pub use config::{Bastion, Config, Credentials, Handover, Secret, TransferMethod};
 pub use connect::{Observer, Quiet};
 pub use error::Error;
 pub use keys::TemporaryKey;

@@ -19,7 +19,7 @@ pub mod builder {
     });
 }
 
-/// `provisioner-plugin`.
+/// `provisioner-plugin`; `ssh-login` is imported only here, so this module owns it.
 pub mod provisioner {
     wasmtime::component::bindgen!({
         world: "provisioner-plugin",
@@ -27,6 +27,7 @@ pub mod provisioner {
         imports: { default: async | trappable },
         exports: { default: async },
         with: {
+            "kiln:plugin/ssh-login.login": crate::imports::LoginHandle,
             "kiln:plugin/types": super::builder::kiln::plugin::types,
             "kiln:plugin/log": super::builder::kiln::plugin::log,
             "kiln:plugin/communicator": super::builder::kiln::plugin::communicator,

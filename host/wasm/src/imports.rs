@@ -7,13 +7,14 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 
 use kiln_core::archive::{ArchiveFormat, ArchiveRequest};
-use kiln_core::capabilities::{Capabilities, LocalCommand};
+use kiln_core::capabilities::{Capabilities, Handover, LocalCommand};
 use kiln_core::plugin::{ConfigError, PluginError};
 use kiln_core::session::{self as core_session, RemoteCommand, Session};
 use kiln_core::ui::Progress;
 
 use crate::bindings::builder::kiln::plugin as wit;
 use crate::bindings::post_processor::kiln::plugin::archive as wit_archive;
+use crate::bindings::provisioner::kiln::plugin::ssh_login as wit_login;
 use crate::sandbox::StoreState;
 
 /// A communicator session in a store's resource table.
@@ -24,6 +25,8 @@ pub struct ProgressHandle(Box<dyn Progress>);
 pub struct ServerHandle(kiln_core::capabilities::HttpServer);
 /// A machine (`hypervisor`); the build's ledger stops it if the plugin does not.
 pub struct MachineHandle(kiln_core::capabilities::MachineHandle);
+/// A session's login handed to host commands (`ssh-login`); dropping it removes the files.
+pub struct LoginHandle(kiln_core::capabilities::SshLogin);
 
 type Outcome<T> = wasmtime::Result<Result<T, wit::types::Error>>;
 
@@ -407,6 +410,53 @@ impl wit::local_exec::Host for StoreState {
     }
 }
 
+impl wit_login::Host for StoreState {
+    async fn open(&mut self, session: Resource<SessionHandle>) -> Outcome<Resource<LoginHandle>> {
+        let session = Arc::clone(&self.table.get(&session)?.0);
+        match self.caps()?.ssh_login(&*session) {
+            Ok(login) => Ok(Ok(self.table.push(LoginHandle(login))?)),
+            Err(e) => wit_result(Err(e)),
+        }
+    }
+}
+
+impl wit_login::HostLogin for StoreState {
+    async fn address(
+        &mut self,
+        l: Resource<LoginHandle>,
+    ) -> wasmtime::Result<wit::types::Endpoint> {
+        let login = &self.table.get(&l)?.0;
+        Ok(wit::types::Endpoint {
+            host: login.host.clone(),
+            port: login.port,
+        })
+    }
+    async fn user(&mut self, l: Resource<LoginHandle>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&l)?.0.user.clone())
+    }
+    async fn method(&mut self, l: Resource<LoginHandle>) -> wasmtime::Result<wit_login::Method> {
+        Ok(match self.table.get(&l)?.0.method {
+            Handover::Key => wit_login::Method::Key,
+            Handover::Password => wit_login::Method::Password,
+            Handover::Agent => wit_login::Method::Agent,
+        })
+    }
+    async fn credential_file(
+        &mut self,
+        l: Resource<LoginHandle>,
+    ) -> wasmtime::Result<Option<String>> {
+        let login = &self.table.get(&l)?.0;
+        Ok(login.credential.as_ref().map(|p| p.display().to_string()))
+    }
+    async fn state_dir(&mut self, l: Resource<LoginHandle>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&l)?.0.state_dir.display().to_string())
+    }
+    async fn drop(&mut self, l: Resource<LoginHandle>) -> wasmtime::Result<()> {
+        self.table.delete(l)?.0.close().await;
+        Ok(())
+    }
+}
+
 impl wit_archive::Host for StoreState {
     async fn create(&mut self, request: wit_archive::Request) -> Outcome<u64> {
         let caps = self.caps()?;
@@ -446,5 +496,6 @@ pub(crate) fn add_to_linker(
     wit::template::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     wit::local_exec::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     wit_archive::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    wit_login::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())
 }

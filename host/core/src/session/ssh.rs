@@ -188,6 +188,10 @@ impl Session for SshSession {
         self.client.reconnect().await.map_err(plugin_error)
     }
 
+    fn ssh_config(&self) -> Option<&kiln_ssh::Config> {
+        Some(self.client.config())
+    }
+
     async fn provisioned(&self) {
         let Some(comment) = &self.clear_key else {
             return;

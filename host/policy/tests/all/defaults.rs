@@ -67,13 +67,14 @@ fn first_party_builders_download_and_third_party_plugins_do_not() {
 }
 
 #[test]
-fn local_exec_is_for_shell_local_and_rhai() {
+fn local_exec_is_for_shell_local_ansible_and_rhai() {
     let policy = EffectivePolicy::default();
     let argv = ["make".to_string()];
     let exec = Use::LocalExec(&argv);
     for plugin in [
         first_party(PluginKind::Provisioner, "shell-local"),
         first_party(PluginKind::PostProcessor, "shell-local"),
+        first_party(PluginKind::Provisioner, "ansible"),
         rhai(None),
     ] {
         assert_eq!(
@@ -91,6 +92,22 @@ fn local_exec_is_for_shell_local_and_rhai() {
             "denied: local exec of \"make\" not allowed by capabilities.local_exec (kiln's default policy)"
         );
     }
+}
+
+#[test]
+fn an_ssh_login_goes_only_to_plugins_that_may_run_host_commands() {
+    let policy = EffectivePolicy::default();
+    let login = Use::SshLogin {
+        host: "127.0.0.1",
+        port: 2222,
+    };
+    let ansible = policy.grant_for(&first_party(PluginKind::Provisioner, "ansible"), &ctx());
+    assert_eq!(ansible.check(&login), Decision::Allow);
+    let shell = policy.grant_for(&first_party(PluginKind::Provisioner, "shell"), &ctx());
+    assert_eq!(
+        denial_text(&shell.check(&login)),
+        "denied: handing the SSH login to 127.0.0.1:2222 to host commands not allowed by capabilities.local_exec (kiln's default policy)"
+    );
 }
 
 #[test]
@@ -171,7 +188,7 @@ read_only = ["${TEMPLATE_DIR}"]  # kiln's default policy
 read_write = ["${OUTPUT_DIR}"]   # kiln's default policy
 http_bind = ["*"]                # kiln's default policy
 env = []                         # kiln's default policy
-local_exec = ["first-party shell-local", "Rhai scripts"]  # kiln's default policy
+local_exec = ["first-party shell-local", "first-party ansible", "Rhai scripts"]  # kiln's default policy
 "#;
     assert_eq!(shown, expected, "\n{shown}");
 }

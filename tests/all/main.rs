@@ -9,6 +9,7 @@
     clippy::print_stdout
 )]
 
+mod ansible;
 mod build;
 mod cli_output;
 mod conformance;
@@ -16,4 +17,6 @@ mod kiln;
 mod packer_differential;
 mod policy;
 mod qemu;
+mod qemu_media;
 mod ssh;
+mod vagrant;

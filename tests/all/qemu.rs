@@ -1,7 +1,8 @@
 //! The qemu builder end to end under TCG (Linux guests hang under this machine's nested KVM):
 //! a real VM from the small Debian disk fixture (`scripts/fixtures/debian-disk-image`), a boot
 //! command typed at its GRUB prompt, the HTTP server, shell and file provisioners over SSH,
-//! shutdown and compaction; then the produced qcow2 booted by plain QEMU, without kiln, and
+//! shutdown and compaction; the vagrant post-processor's libvirt box of that disk, added to
+//! real Vagrant (`vagrant.rs`); then the produced qcow2 booted by plain QEMU, without kiln, and
 //! checked over SSH.
 //!
 //! Without QEMU or the fixture the tests skip, saying why; `KILN_REQUIRE_QEMU=1` (CI) turns
@@ -14,6 +15,7 @@ use std::time::Instant;
 
 use crate::build::cache_dir;
 use crate::kiln::{Kiln, Run, workspace};
+use crate::vagrant;
 
 fn fixture_disk() -> PathBuf {
     workspace().join("target/fixtures/debian-12-sshd.qcow2")
@@ -144,8 +146,10 @@ impl Drop for PlainVm {
 }
 
 #[test]
-fn a_disk_image_build_types_provisions_compacts_and_boots_by_itself() {
-    if skip_without_qemu("qemu::a_disk_image_build_types_provisions_compacts_and_boots_by_itself") {
+fn a_disk_image_build_types_provisions_compacts_boxes_for_vagrant_and_boots_by_itself() {
+    let test =
+        "qemu::a_disk_image_build_types_provisions_compacts_boxes_for_vagrant_and_boots_by_itself";
+    if skip_without_qemu(test) {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -198,6 +202,8 @@ fn a_disk_image_build_types_provisions_compacts_and_boots_by_itself() {
                 "sudo install -m 0644 /tmp/fetched /etc/kiln-fetched",
             ]},
         ],
+        // Kept: the disk is booted below. The box lands in the working directory.
+        "post-processors": [{"type": "vagrant", "keep_input_artifact": true}],
     });
     let started = Instant::now();
     let run = kiln_build(dir, &template);
@@ -244,6 +250,22 @@ fn a_disk_image_build_types_provisions_compacts_and_boots_by_itself() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(left, ["disk.qcow2"], "{left:?}");
+
+    // The libvirt box: the disk as box.img, Packer's metadata and Vagrantfile (TCG: the
+    // "qemu" driver), accepted by Vagrant.
+    let vagrant_box = dir.join("packer_vm_libvirt.box");
+    let boxed = vagrant::box_contents(&vagrant_box);
+    assert_eq!(boxed.members, ["Vagrantfile", "box.img", "metadata.json"]);
+    assert_eq!(
+        boxed.metadata,
+        serde_json::json!({"provider": "libvirt", "format": "qcow2", "virtual_size": 3})
+    );
+    assert_eq!(boxed.vagrantfile, vagrant::libvirt_vagrantfile("qemu", ""));
+    assert_eq!(boxed.image["format"], "qcow2");
+    let disk_sha256 = sha256(&disk);
+    assert_eq!(boxed.image_sha256, disk_sha256);
+    drop(boxed);
+    vagrant::assert_vagrant_adds(test, &vagrant_box, &disk_sha256);
 
     // The image boots by itself, with the provisioned changes in it.
     let vm = PlainVm::boot(&disk);

@@ -95,6 +95,9 @@ export LD_LIBRARY_PATH="$tools/lib/x86_64-linux-gnu:$tools/usr/lib/x86_64-linux-
 export PERL5LIB="$tools/usr/lib/x86_64-linux-gnu/perl-base"
 export MKE2FS_CONFIG="$tools/etc/mke2fs.conf"
 export DEBOOTSTRAP_DIR="$tools/usr/share/debootstrap"
+# debootstrap runs its chroot commands with PATH=/sbin:/usr/sbin:/bin:/usr/bin in front of
+# `eval`, which busybox's shell keeps for the rest of the script: perl must be on that PATH.
+ln -sf "$tools/usr/bin/perl" /usr/bin/perl
 
 step "partitioning $disk: MBR, one bootable ext4 root partition"
 printf 'label: dos\nstart=1MiB, type=83, bootable\n' | sfdisk --quiet "$disk"

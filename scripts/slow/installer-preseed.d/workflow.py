@@ -14,7 +14,9 @@ What differs from the example, and why:
 - a 4 GiB disk instead of 20 GiB (cleanup.sh zeroes the free space, which under software
   emulation takes minutes per GiB), 1.5 GiB of memory (the installer holds the package index and
   the kernel's .deb in RAM), `accelerator: tcg` (KVM hangs Linux guests here), the first serial
-  port logged to serial.log, and no post-processors (the Vagrant box is another issue's).
+  port logged to serial.log, `ssh_timeout` 100m rather than the example's 30m (the install takes
+  about 35 minutes under software emulation, the example's figure is for KVM), and no
+  post-processors (the Vagrant box is another issue's).
 """
 import json
 import os
@@ -65,7 +67,7 @@ def prepare(work):
     variables = dict(example["variables"], iso_url=ISO, iso_checksum="sha256:" + sha256(ISO),
                      ssh_password=PASSWORD, disk_size="4096", memory="1536")
     builder = next(b for b in example["builders"] if b["name"] == BUILD)
-    builder = dict(builder, accelerator="tcg",
+    builder = dict(builder, accelerator="tcg", ssh_timeout="100m",
                    qemuargs=[["-serial", "file:" + os.path.join(work, "serial.log")]])
     # Only the qemu build is kept: `only`/`except` may name no other (Packer checks that too).
     provisioners = []

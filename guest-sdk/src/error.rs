@@ -7,6 +7,15 @@ use crate::config::ConfigError;
 
 pub use crate::bindings::kiln::plugin::types::Error;
 
+/// An I/O error without its WASI errno (`(os error 44)`), which names nothing a user knows.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(i)) => text[..i].to_owned(),
+        _ => text,
+    }
+}
+
 impl Error {
     /// Anything else, in words a user can act on.
     pub fn failed(message: impl Display) -> Self {

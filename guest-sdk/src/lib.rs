@@ -79,5 +79,13 @@ pub use bindings::kiln::plugin::types::{Artifact, Endpoint, PluginInfo};
 pub use bindings::post_processor_world::exports::kiln::plugin::post_processor::Processed;
 pub use build_info::BuildInfo;
 pub use config::ConfigError;
-pub use error::{Context, Error};
+pub use error::{Context, Error, io_reason};
+
+/// A random number from the component's WASI random source (std seeds `RandomState` from it).
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
 pub use plugin::{Builder, PostProcessor, Provisioner};

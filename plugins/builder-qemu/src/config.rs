@@ -303,15 +303,6 @@ fn valid_component(component: &str) -> Option<()> {
     Some(())
 }
 
-/// An I/O error without its errno (`(os error 44)`), which names nothing a user knows.
-fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match (e.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => text[..i].to_owned(),
-        _ => text,
-    }
-}
-
 /// Whether this component can see `path` to check it: it lies in the template, output or
 /// temporary directory (`..` resolved as written), the directories every build grants. Of
 /// any other path WASI would say "No such file or directory" where the truth may be "not
@@ -357,7 +348,7 @@ impl Config {
                     std::fs::metadata(build.resolve(path))
                         .err()
                         .filter(|e| e.kind() != std::io::ErrorKind::PermissionDenied)
-                        .map(|e| reason(&e))
+                        .map(|e| kiln_plugin_sdk::io_reason(&e))
                 } else {
                     None
                 };

@@ -57,7 +57,7 @@ impl Provisioner for AnsibleLocal {
                 build_name: &build.name,
                 builder_type: &build.builder_type,
                 http_addr: &http_addr,
-                random: random(),
+                random: kiln_plugin_sdk::random_u64(),
                 resolve: &resolve,
             },
             session,
@@ -74,7 +74,7 @@ impl Checks for Host<'_> {
         match std::fs::metadata(self.0.resolve(path)) {
             Ok(meta) if meta.is_dir() => Ok(config::Local::Dir),
             Ok(_) => Ok(config::Local::File),
-            Err(e) => Err(reason(&e)),
+            Err(e) => Err(kiln_plugin_sdk::io_reason(&e)),
         }
     }
 
@@ -86,7 +86,11 @@ impl Checks for Host<'_> {
         let seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        time_ordered_uuid(seconds, random(), random())
+        time_ordered_uuid(
+            seconds,
+            kiln_plugin_sdk::random_u64(),
+            kiln_plugin_sdk::random_u64(),
+        )
     }
 }
 
@@ -400,23 +404,6 @@ fn parent(path: &str) -> &str {
         Some(0) | None => "/",
         Some(i) => &path[..i],
     }
-}
-
-/// An I/O error without its WASI errno (`(os error 44)`), which names nothing a user knows.
-fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match (e.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => text[..i].to_owned(),
-        _ => text,
-    }
-}
-
-/// A random number from the component's WASI random source (std seeds `RandomState` from it).
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
 }
 
 #[cfg(test)]

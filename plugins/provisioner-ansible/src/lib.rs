@@ -83,7 +83,7 @@ impl Checks for Host<'_> {
         match std::fs::metadata(self.0.resolve(path)) {
             Ok(meta) if meta.is_dir() => Ok(Local::Dir),
             Ok(_) => Ok(Local::File),
-            Err(e) => Err(reason(&e)),
+            Err(e) => Err(kiln_plugin_sdk::io_reason(&e)),
         }
     }
 
@@ -275,8 +275,12 @@ fn generate_inventory(
         build.resolve(&config.inventory_directory)
     };
     let text = inventory::text(&host, &config.groups, &config.empty_groups);
-    let path = inventory::create(&dir, &text, random)
-        .map_err(|e| Error::failed(format!("Error preparing inventory file: {}", reason(&e))))?;
+    let path = inventory::create(&dir, &text, kiln_plugin_sdk::random_u64).map_err(|e| {
+        Error::failed(format!(
+            "Error preparing inventory file: {}",
+            kiln_plugin_sdk::io_reason(&e)
+        ))
+    })?;
     log::debug(format!("ansible: inventory {}:\n{text}", path.display()));
     Ok(inventory::Generated {
         path,
@@ -287,7 +291,7 @@ fn generate_inventory(
 /// Packer's `executeGalaxy`: roles and/or collections from `galaxy_file`, on the host.
 fn galaxy(config: &Config, build: &BuildInfo) -> Result<(), Error> {
     let content = std::fs::read_to_string(build.resolve(&config.galaxy_file))
-        .map_err(|e| Error::failed(reason(&e)))?;
+        .map_err(|e| Error::failed(kiln_plugin_sdk::io_reason(&e)))?;
     for argv in command::galaxy_runs(config, &content) {
         log::message("Executing Ansible Galaxy");
         let status = local_exec::run(&local_exec::Command {
@@ -328,23 +332,6 @@ fn shell_word(text: &str) -> String {
     } else {
         format!("'{}'", kiln_shell_local::quote_value(text))
     }
-}
-
-/// An I/O error without its WASI errno (`(os error 44)`), which names nothing a user knows.
-fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match (e.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => text[..i].to_owned(),
-        _ => text,
-    }
-}
-
-/// A random number from the component's WASI random source (std seeds `RandomState` from it).
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
 }
 
 #[cfg(test)]

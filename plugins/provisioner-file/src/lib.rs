@@ -112,7 +112,11 @@ fn download(
             }
         };
         std::fs::create_dir_all(&local_dir).map_err(|e| {
-            Error::failed(format!("creating {}: {}", local_dir.display(), reason(&e)))
+            Error::failed(format!(
+                "creating {}: {}",
+                local_dir.display(),
+                kiln_plugin_sdk::io_reason(&e)
+            ))
         })?;
         let transfers = match &plan {
             Download::File { local } | Download::Dir { local } => {
@@ -144,16 +148,7 @@ fn stat(build: &BuildInfo, source: &str) -> Result<Local, String> {
     match std::fs::metadata(build.resolve(source)) {
         Ok(m) if m.is_dir() => Ok(Local::Dir),
         Ok(_) => Ok(Local::File),
-        Err(e) => Err(reason(&e)),
-    }
-}
-
-/// An I/O error without its WASI errno (`(os error 44)`), which names nothing a user knows.
-fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match (e.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => text[..i].to_owned(),
-        _ => text,
+        Err(e) => Err(kiln_plugin_sdk::io_reason(&e)),
     }
 }
 

@@ -145,16 +145,7 @@ pub fn env_var_file_path(remote_folder: &str, random: u64) -> String {
 pub fn script_exists(build: &BuildInfo, script: &str) -> Result<(), String> {
     std::fs::metadata(build.resolve(script))
         .map(|_| ())
-        .map_err(|e| reason(&e))
-}
-
-/// An I/O error without its WASI errno (`(os error 44)`), which names nothing a user knows.
-pub fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match (e.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => text[..i].to_owned(),
-        _ => text,
-    }
+        .map_err(|e| kiln_plugin_sdk::io_reason(&e))
 }
 
 #[cfg(test)]
@@ -309,8 +300,11 @@ mod tests {
     fn io_errors_lose_their_errno() {
         let e = std::io::Error::from_raw_os_error(2);
         assert!(e.to_string().contains("(os error 2)"));
-        assert!(!reason(&e).contains("os error"));
-        assert_eq!(reason(&std::io::Error::other("gone")), "gone");
+        assert!(!kiln_plugin_sdk::io_reason(&e).contains("os error"));
+        assert_eq!(
+            kiln_plugin_sdk::io_reason(&std::io::Error::other("gone")),
+            "gone"
+        );
     }
 
     #[test]

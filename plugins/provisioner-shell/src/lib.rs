@@ -34,7 +34,10 @@ impl Provisioner for Shell {
     }
 
     fn prepare(config: &mut Config, build: &BuildInfo) -> Result<Vec<String>, Error> {
-        config.prepare(|script| config::script_exists(build, script), random)
+        config.prepare(
+            |script| config::script_exists(build, script),
+            kiln_plugin_sdk::random_u64,
+        )
     }
 
     fn provision(
@@ -90,7 +93,7 @@ fn provision(
     let env_var_file = if config.use_env_var_file {
         let folder = render(&config.remote_folder, data, &[])
             .context("Error interpolating remote_folder")?;
-        let path = config::env_var_file_path(&folder, random());
+        let path = config::env_var_file_path(&folder, kiln_plugin_sdk::random_u64());
         let content = line_endings(vars.as_bytes().to_vec(), config.binary);
         retry::until(timeout, || {
             remote
@@ -108,7 +111,7 @@ fn provision(
             Source::File(path) => std::fs::read(path).map_err(|e| {
                 Error::failed(format!(
                     "Error opening shell script: {}",
-                    config::reason(&e)
+                    kiln_plugin_sdk::io_reason(&e)
                 ))
             })?,
             Source::Inline(text) => text.clone().into_bytes(),
@@ -210,14 +213,6 @@ fn remove<L: Link + ?Sized>(remote: &Remote<'_, L>, path: &str) -> Result<(), Er
             "Error removing temporary script at {path}!"
         ))),
     }
-}
-
-/// A random number from the component's WASI random source (std seeds `RandomState` from it).
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
 }
 
 #[cfg(test)]
